@@ -1,0 +1,79 @@
+# Entry points for people and CI. Each target bootstraps a fresh Debian machine:
+# system packages (as root), a .venv, and an editable install of nfv whose
+# Cython modules are rebuilt whenever their sources change.
+#
+#   make test      run the test suite
+#   make demo      check the example configs and print one flattened graph
+#   make clean     remove build artefacts (keeps .venv)
+#   make distclean also remove .venv
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+# Debian packages the project uses at run time or in tests:
+#   qemu-system-x86  boots the unikernel (QEMU microvm)
+#   iproute2         ip netns / veth / tap for the host backends' tests
+#   gcc              compiles the Cython modules and the unikernel runtime
+APT_PACKAGES := qemu-system-x86 iproute2 gcc
+
+# Anything the compiled part of the install is made from: a change re-runs it.
+INSTALL_INPUTS := setup.py pyproject.toml $(wildcard dataplane/*.pyx dataplane/*.pxd dataplane/*.h)
+STAMP := $(VENV)/.nfv-installed
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: test demo clean distclean sysdeps
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+demo: $(STAMP)
+	$(VENV)/bin/nfv check configs/*.click
+	$(VENV)/bin/nfv graph configs/firewall.click --format click
+
+# Install missing Debian packages, with one apt-get update first, and only when
+# something is missing. A Debian-packaged python3 also needs python3-venv to
+# make a venv and python3-dev for Python.h. Not root: warn and carry on, the
+# tests that need a missing tool skip or fail on their own.
+sysdeps:
+	@if ! command -v dpkg-query >/dev/null; then \
+	  echo "warning: not a Debian system; make sure these are installed: $(APT_PACKAGES)" >&2; \
+	  exit 0; \
+	fi; \
+	wanted="$(APT_PACKAGES)"; \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || wanted="$$wanted python3-venv"; \
+	$(PYTHON) -c 'import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' \
+	  2>/dev/null || wanted="$$wanted python3-dev"; \
+	missing=""; \
+	for p in $$wanted; do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "warning: missing Debian packages:$$missing (not root, not installing; try: sudo apt-get install$$missing)" >&2; \
+	  exit 0; \
+	fi; \
+	echo "installing Debian packages:$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && \
+	apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+
+$(PY): | sysdeps
+	$(PYTHON) -m venv $(VENV)
+
+# pip builds in an isolated env (Cython, numpy from pyproject.toml), as on a
+# fresh machine; the stamp records that the install matches its inputs.
+$(STAMP): $(INSTALL_INPUTS) | $(PY) sysdeps
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(STAMP)
+	rm -f dataplane/*.so
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

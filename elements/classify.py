@@ -1,0 +1,110 @@
+"""Classifiers: choose each packet's output from its contents.
+
+The pattern languages live in `nfv.classify` (Classifier's `offset/value%mask`
+clauses, and the tcpdump-like expressions of IPClassifier and IPFilter); these
+classes declare the elements and derive their output counts from the patterns.
+"""
+from __future__ import annotations
+
+from nfv.classify.ipfilter import parse_expr, parse_rule
+from nfv.classify.patterns import parse_pattern
+from nfv.element import Element, Handler, Rest
+
+
+class Classifier(Element):
+    """Classifier(PATTERN...)
+
+    Sends each packet to the output of the first PATTERN it matches, by raw
+    bytes at fixed offsets; packets that match none are dropped.
+
+    Ports
+        1 input, one output per PATTERN (1/N).
+
+    Arguments
+        PATTERN  space-separated clauses `OFFSET/VALUE` or `OFFSET/VALUE%MASK`, all
+                 of which must match: OFFSET in decimal, VALUE and MASK in hex
+                 (`?` is a don't-care nibble), `!` before a clause negates it.
+                 A pattern `-` matches every packet.
+
+    Handlers
+        program (read)  the compiled decision program, step by step.
+
+    Example
+        c :: Classifier(12/0806 20/0001, 12/0806 20/0002, 12/0800, -);
+
+    See also
+        IPClassifier, IPFilter
+    """
+
+    port_count = "1/1-"
+    rest = Rest("PATTERN", parse_pattern, min=1)
+    handlers = (Handler("program"),)
+
+    def configure(self) -> None:
+        self.port_count = f"1/{len(self.conf['PATTERN'])}"
+
+
+class IPClassifier(Element):
+    """IPClassifier(PATTERN...)
+
+    Sends each IP packet to the output of the first PATTERN it matches, written
+    in tcpdump-like syntax; packets that match none are dropped.  Packets need
+    their IP header annotation (CheckIPHeader or MarkIPHeader sets it).
+
+    Ports
+        1 input, one output per PATTERN (1/N).
+
+    Arguments
+        PATTERN  an expression such as `tcp dst port 80`, `src net 10.0.0.0/8 and icmp`,
+                 `ip ttl < 5`; `-`, `any` or `all` matches every packet.
+
+    Handlers
+        program (read)  the compiled decision program, step by step.
+
+    Example
+        ipc :: IPClassifier(tcp dst port 80, udp, -);
+
+    See also
+        IPFilter, Classifier, CheckIPHeader
+    """
+
+    port_count = "1/1-"
+    rest = Rest("PATTERN", parse_expr, min=1)
+    handlers = (Handler("program"),)
+
+    def configure(self) -> None:
+        self.port_count = f"1/{len(self.conf['PATTERN'])}"
+
+
+class IPFilter(Element):
+    """IPFilter(RULE...)
+
+    Filters IP packets with rules `ACTION PATTERN`, tried in order; the first
+    rule whose PATTERN matches decides.  Packets that match no rule are dropped.
+    Packets need their IP header annotation (CheckIPHeader or MarkIPHeader sets it).
+
+    Ports
+        1 input; outputs 0 up to the highest output a rule names (at least 1).
+
+    Arguments
+        RULE  `ACTION PATTERN`: ACTION is `allow` (output 0), `drop` or `deny`
+              (drop the packet), or an output number; PATTERN uses IPClassifier's
+              syntax.
+
+    Handlers
+        program (read)  the compiled decision program, step by step.
+
+    Example
+        IPFilter(allow tcp dst port 22 or 80, allow icmp, deny all);
+
+    See also
+        IPClassifier, Classifier, CheckIPHeader
+    """
+
+    port_count = "1/1"
+    rest = Rest("RULE", parse_rule, min=1)
+    handlers = (Handler("program"),)
+
+    def configure(self) -> None:
+        ports = [rule.port for rule in self.conf["RULE"] if rule.port >= 0]
+        self.port_count = f"1/{max(ports, default=0) + 1}"

@@ -1,0 +1,154 @@
+"""The `nfv` command line.
+
+Every user mistake ends in a message and a non-zero exit, never a Python
+traceback: config problems print as `file:line:col: error: message` with the
+source line and a caret (exit 1); a bug in nfv itself prints one line that
+says so (exit 2).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nfv.errors import ConfigError, ConfigErrors, NfvError, render
+
+
+def _load(path: str, defines: dict[str, str]):
+    from nfv.graph import build_graph
+    from nfv.lang.parser import parse_file
+
+    config = parse_file(path)
+    return config, build_graph(config, defines)
+
+
+def _parse_defines(items: list[str]) -> dict[str, str]:
+    defines = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise NfvError(f"'{item}': parameters are given as NAME=value")
+        defines[name] = value
+    return defines
+
+
+def _report(errors: list[ConfigError], sources: dict[str, str]) -> None:
+    for e in errors:
+        print(render(e, sources), file=sys.stderr)
+
+
+def _sources_for(path: str) -> dict[str, str]:
+    try:
+        return {path: Path(path).read_text(encoding="utf-8", errors="replace")}
+    except OSError:
+        return {}
+
+
+def cmd_check(args) -> int:
+    defines = _parse_defines(args.define)
+    status = 0
+    for path in args.files:
+        try:
+            _, graph = _load(path, defines)
+        except ConfigErrors as e:
+            _report(e.errors, _sources_for(path))
+            n = len(e.errors)
+            print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
+            status = 1
+            continue
+        except ConfigError as e:
+            _report([e], _sources_for(path))
+            status = 1
+            continue
+        except NfvError as e:
+            print(f"nfv: {e}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{path}: ok, {len(graph.elements)} elements, {len(graph.connections)} connections")
+    return status
+
+
+def cmd_graph(args) -> int:
+    from nfv.graph.render import to_click, to_dot
+
+    try:
+        _, graph = _load(args.file, _parse_defines(args.define))
+    except ConfigErrors as e:
+        _report(e.errors, _sources_for(args.file))
+        return 1
+    except ConfigError as e:
+        _report([e], _sources_for(args.file))
+        return 1
+    text = to_dot(graph) if args.format == "dot" else to_click(graph)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_doc(args) -> int:
+    from nfv.element import registry
+
+    classes = registry()
+    if not args.element:
+        for name in sorted(classes):
+            doc = (classes[name].__doc__ or "").strip().splitlines()
+            summary = doc[1].strip() if len(doc) > 1 else ""
+            print(f"{name:18} {summary}")
+        return 0
+    cls = classes.get(args.element)
+    if cls is None:
+        import difflib
+        close = difflib.get_close_matches(args.element, list(classes), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise NfvError(f"no element class '{args.element}'{hint}")
+    import inspect
+    print(inspect.cleandoc(cls.__doc__ or f"{cls.class_name}: no documentation"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nfv", description="Click-language network functions, "
+                                     "compiled for the host or a KVM unikernel.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check", help="parse and check configs; errors as file:line:col")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=value",
+                   help="set a define()d parameter, as on Click's command line")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("graph", help="print the flattened graph (Click syntax or Graphviz DOT)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", choices=("click", "dot"), default="click")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=value")
+    p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("doc", help="element manual: list classes, or show one")
+    p.add_argument("element", nargs="?", metavar="ELEMENT")
+    p.set_defaults(func=cmd_doc)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except NfvError as e:
+        print(f"nfv: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # a bug in nfv, not the user's input: one line, exit 2
+        print(f"nfv: internal error: {type(e).__name__}: {e} (please report this as a bug)",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

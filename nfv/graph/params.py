@@ -1,0 +1,99 @@
+"""`$parameter` expansion in configuration strings, `define(...)` and compound formals.
+
+Values are `ConfigArg`s, so text substituted into a configuration string keeps
+the position where the value was written: an error in an expanded argument
+points at the value, not at the `$name` that carried it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from nfv.errors import ConfigError, Pos
+from nfv.lang.config import ConfigArg, make_arg, split_args
+
+_NAME = re.compile(r"\$(?:([A-Za-z0-9_]+)|\{([A-Za-z0-9_]+)(?:-([^}]*))?\})")
+
+
+@dataclass
+class VarEnv:
+    """A scope of parameters; lookups fall back to the enclosing scope."""
+
+    values: dict[str, ConfigArg]
+    parent: "VarEnv | None" = None
+
+    def lookup(self, name: str) -> ConfigArg | None:
+        env: VarEnv | None = self
+        while env is not None:
+            if name in env.values:
+                return env.values[name]
+            env = env.parent
+        return None
+
+    def names(self) -> list[str]:
+        out, env = [], self
+        while env is not None:
+            out.extend(env.values)
+            env = env.parent
+        return out
+
+
+def expand(arg: ConfigArg, env: VarEnv) -> ConfigArg:
+    """Replace `$name`, `${name}` and `${name-default}` outside single quotes."""
+    text = arg.text
+    if "$" not in text:
+        return arg
+    chars: list[str] = []
+    positions: list = []
+    i, in_single = 0, False
+    while i < len(text):
+        ch = text[i]
+        if ch == "'" :
+            in_single = not in_single
+        m = _NAME.match(text, i) if ch == "$" and not in_single else None
+        if m is None:
+            chars.append(ch)
+            positions.append(arg.positions[i])
+            i += 1
+            continue
+        name = "$" + (m.group(1) or m.group(2))
+        value = env.lookup(name)
+        if value is None and m.group(3) is not None:
+            value = arg.slice(m.start(3), m.end(3))
+        if value is None:
+            known = ", ".join(sorted(set(env.names()))) or "none"
+            raise ConfigError(f"undefined parameter {name}", arg.positions[i],
+                              f"define it with define({name} VALUE) or pass "
+                              f"{name[1:]}=VALUE on the command line (defined here: {known})")
+        chars.extend(value.text)
+        # Text that came from a value keeps the value's positions; an empty value has none.
+        positions.extend(value.positions if len(value.positions) == len(value.text)
+                         else [arg.positions[i]] * len(value.text))
+        i = m.end()
+    return ConfigArg("".join(chars), tuple(positions), arg.fallback)
+
+
+def read_defines(config: ConfigArg, env: VarEnv) -> dict[str, ConfigArg]:
+    """`define($a 1, $b eth0)` -> {'$a': '1', ...}; values may use earlier parameters."""
+    out: dict[str, ConfigArg] = {}
+    for item in split_args(config):
+        m = re.match(r"\$[A-Za-z0-9_]+", item.text)
+        if not m:
+            raise ConfigError("define expects '$NAME value' pairs", item.pos,
+                              "write define($DEV 0, $RATE 1000)")
+        name = m.group(0)
+        rest = item.text[m.end():]
+        if rest and not rest[0].isspace():
+            raise ConfigError(f"bad parameter name in define: '{item.text.split()[0]}'",
+                              item.pos, "names are $ followed by letters, digits and '_'")
+        if name in out:
+            raise ConfigError(f"parameter {name} defined twice", item.pos,
+                              f"first defined at {out[name].pos}")
+        out[name] = expand(item.slice(m.end()).strip(), env)
+    return out
+
+
+def command_line_defines(defines: dict[str, str]) -> dict[str, ConfigArg]:
+    """NAME=value pairs from the command line, as parameters `$NAME`."""
+    start = Pos("<command line>", 1, 1)
+    return {("$" + k.lstrip("$")): make_arg(v, start) for k, v in defines.items()}

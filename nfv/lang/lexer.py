@@ -1,0 +1,225 @@
+"""Tokens of the Click language, read on demand so that configuration strings can be taken raw.
+
+Click's configuration strings do not follow the language's lexical rules: one
+starts right after `(` and runs to the next unbalanced `)`, where parentheses
+inside quotes or comments do not count.  So the parser pulls tokens one at a
+time and, right after a class's `(`, asks for `config_string()` instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nfv.errors import ConfigError, Pos
+from nfv.lang.config import ConfigArg
+
+KEYWORDS = {"elementclass", "require", "provide", "define"}
+
+# Longest first, so `||` wins over `|`, `...` over nothing.
+_PUNCT = ["...", "->", "=>", "::", "||", ";", ",", "(", ")", "[", "]", "{", "}", "|"]
+
+
+@dataclass(frozen=True)
+class Token:
+    """kind: 'ident', 'number', 'var', 'keyword', 'eof', or the punctuation itself."""
+
+    kind: str
+    text: str
+    pos: Pos
+
+    def describe(self) -> str:
+        if self.kind == "eof":
+            return "end of file"
+        if self.kind in ("ident", "number", "var", "keyword"):
+            return f"{self.kind if self.kind != 'ident' else 'identifier'} '{self.text}'"
+        return f"'{self.text}'"
+
+
+def _ident_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "_@/"
+
+
+class Lexer:
+    """Reads tokens from `text`; `file` names it in positions."""
+
+    def __init__(self, text: str, file: str):
+        self.text = text
+        self.file = file
+        self.i = 0
+        self.line = 1
+        self.col = 1
+        self.line_file = file  # changed by `# 12 "name"` line directives
+        self._peeked: Token | None = None
+
+    # -- position bookkeeping --------------------------------------------------------
+
+    def _pos(self) -> Pos:
+        return Pos(self.line_file, self.line, self.col)
+
+    def _advance(self, n: int = 1) -> None:
+        for _ in range(n):
+            if self.i >= len(self.text):
+                return
+            if self.text[self.i] == "\n":
+                self.line += 1
+                self.col = 1
+            else:
+                self.col += 1
+            self.i += 1
+
+    def mark(self):
+        """Save the state for backtracking (the parser looks two tokens ahead for formals)."""
+        return (self.i, self.line, self.col, self.line_file, self._peeked)
+
+    def reset(self, state) -> None:
+        self.i, self.line, self.col, self.line_file, self._peeked = state
+
+    # -- skipping ------------------------------------------------------------------------
+
+    def _skip_space(self) -> None:
+        text = self.text
+        while self.i < len(text):
+            ch = text[self.i]
+            if ch == "#" and self._at_line_start():
+                self._line_directive()
+            elif ch.isspace():
+                self._advance()
+            elif text.startswith("//", self.i):
+                while self.i < len(text) and text[self.i] != "\n":
+                    self._advance()
+            elif text.startswith("/*", self.i):
+                start = self._pos()
+                end = text.find("*/", self.i + 2)
+                if end < 0:
+                    raise ConfigError("unterminated comment", start, "close it with '*/'")
+                self._advance(end + 2 - self.i)
+            else:
+                return
+
+    def _at_line_start(self) -> bool:
+        j = self.i - 1
+        while j >= 0 and self.text[j] in " \t":
+            j -= 1
+        return j < 0 or self.text[j] == "\n"
+
+    def _line_directive(self) -> None:
+        """`# 12 "file"` or `#line 12 "file"` (C preprocessor style) renames the place that follows."""
+        start = self._pos()
+        end = self.text.find("\n", self.i)
+        end = len(self.text) if end < 0 else end
+        words = self.text[self.i + 1:end].split()
+        if words and words[0] == "line":
+            words = words[1:]
+        if not words or not words[0].isdigit():
+            raise ConfigError("bad line directive", start, 'write # LINE "FILE" (or remove the #)')
+        line = int(words[0])
+        name = words[1].strip('"') if len(words) > 1 else self.line_file
+        self._advance(end - self.i)
+        if self.i < len(self.text):
+            self._advance()  # the newline
+        self.line, self.line_file = line, name
+
+    # -- tokens --------------------------------------------------------------------------
+
+    def peek(self) -> Token:
+        if self._peeked is None:
+            self._peeked = self._read()
+        return self._peeked
+
+    def next(self) -> Token:
+        tok = self.peek()
+        self._peeked = None
+        return tok
+
+    def _read(self) -> Token:
+        self._skip_space()
+        pos = self._pos()
+        text = self.text
+        if self.i >= len(text):
+            return Token("eof", "", pos)
+        for p in _PUNCT:
+            if text.startswith(p, self.i):
+                self._advance(len(p))
+                return Token(p, p, pos)
+        ch = text[self.i]
+        if ch == "$":
+            j = self.i + 1
+            while j < len(text) and (text[j].isalnum() or text[j] == "_"):
+                j += 1
+            if j == self.i + 1:
+                raise ConfigError("'$' must start a parameter name like $dev", pos)
+            word = text[self.i:j]
+            self._advance(j - self.i)
+            return Token("var", word, pos)
+        if _ident_char(ch) and ch != "/":
+            j = self.i
+            while j < len(text) and _ident_char(text[j]) and not (
+                    text.startswith("//", j) or text.startswith("/*", j)):
+                j += 1
+            word = text[self.i:j]
+            self._advance(j - self.i)
+            return self._classify_word(word, pos)
+        raise ConfigError(f"unexpected character {ch!r}", pos,
+                          "element names use letters, digits, '_', '@' and '/'")
+
+    def _classify_word(self, word: str, pos: Pos) -> Token:
+        if word.isdigit():
+            return Token("number", word, pos)
+        if word.endswith("/"):
+            raise ConfigError(f"identifier '{word}' ends with '/'", pos,
+                              "a '/' separates name components, as in outer/inner")
+        if any(part.isdigit() for part in word.split("/")):
+            raise ConfigError(f"identifier '{word}' has a component made only of digits", pos,
+                              "Click names like 'x/1' are not allowed; use 'x/p1'")
+        if word in KEYWORDS:
+            return Token("keyword", word, pos)
+        return Token("ident", word, pos)
+
+    def config_string(self, open_pos: Pos) -> ConfigArg:
+        """The raw text after a consumed `(` up to its balancing `)`, which is consumed too."""
+        assert self._peeked is None, "config_string needs the lexer right after '('"
+        text = self.text
+        chars: list[str] = []
+        positions: list[Pos] = []
+        depth, quote = 0, None
+
+        def take() -> None:
+            chars.append(text[self.i])
+            positions.append(self._pos())
+            self._advance()
+
+        while self.i < len(text):
+            ch = text[self.i]
+            if quote:
+                if ch == "\\" and quote == '"' and self.i + 1 < len(text):
+                    take()
+                elif ch == quote:
+                    quote = None
+                take()
+                continue
+            if ch in "\"'":
+                quote = ch
+            elif text.startswith("//", self.i):
+                while self.i < len(text) and text[self.i] != "\n":
+                    take()
+                continue
+            elif text.startswith("/*", self.i):
+                end = text.find("*/", self.i + 2)
+                stop = len(text) if end < 0 else end + 2
+                while self.i < stop:
+                    take()
+                continue
+            elif ch == "\\" and self.i + 1 < len(text):
+                take()  # a backslash quotes the next character for balancing
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                if depth == 0:
+                    self._advance()
+                    return ConfigArg("".join(chars), tuple(positions), open_pos)
+                depth -= 1
+            take()
+        if quote:
+            raise ConfigError("unterminated quoted string in configuration", open_pos,
+                              f"a {quote} is opened but never closed")
+        raise ConfigError("unterminated configuration string", open_pos,
+                          "this '(' has no matching ')'")
