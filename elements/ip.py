@@ -59,12 +59,35 @@ class Route:
 
 ROUTE_HINT = "a route is ADDR/MASK [GATEWAY] OUTPUT, e.g. 10.0.0.0/8 10.0.0.1 1"
 
+_SHORT_NET = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,2}(?=/)")
+
+
+def route_prefix(text: str) -> ipaddress.IPv4Network:
+    """A route's prefix; also Click's abbreviated forms `0/0` and `18.26.4/24`.
+
+    Click's route tables accept a network address with fewer than four numbers
+    when a mask follows (the missing numbers are zeros), and Click's own
+    examples use it, so routes copied from Click configs keep working.
+    """
+    m = _SHORT_NET.match(text)
+    if not m or m.group().count(".") == 3:
+        return argtypes.ipv4_prefix(text)
+    pad = ".0" * (3 - m.group().count("."))
+    try:
+        return argtypes.ipv4_prefix(m.group() + pad + text[m.end():])
+    except ArgError as e:
+        offset = e.offset
+        if offset is not None and offset >= m.end():
+            offset = max(m.end(), offset - len(pad))
+        raise ArgError(e.message.replace(m.group() + pad, m.group()), offset, e.hint) from None
+
 
 def parse_route(text: str) -> Route:
     """Parse `ADDR/MASK [GW] OUT` (GW may be `-`); error offsets point at the bad word.
 
-    As in Click, the address is masked (`10.1.2.3/8` is the route 10.0.0.0/8), and a
-    middle word is a gateway unless the route has only two words.
+    As in Click, the address is masked (`10.1.2.3/8` is the route 10.0.0.0/8), `0/0`
+    is the default route, and a middle word is a gateway unless the route has only
+    two words.
     """
     words = [(m.start(), m.group()) for m in _WORD.finditer(text)]
     if not words:
@@ -72,7 +95,7 @@ def parse_route(text: str) -> Route:
     if len(words) > 3:
         raise ArgError(f"too many words in route: {words[3][1]!r}", words[3][0], ROUTE_HINT)
     start, word = words[0]
-    prefix = _word_at(argtypes.ipv4_prefix, word, start)
+    prefix = _word_at(route_prefix, word, start)
     if len(words) == 1:
         raise ArgError("route has no output port", start + len(word) - 1, ROUTE_HINT)
     gateway = None

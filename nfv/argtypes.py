@@ -60,7 +60,7 @@ ANNOTATION_BYTES = 48  # size of the annotation area; offsets are 0..47
 _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(2 ** 63), 2 ** 63 - 1, 2 ** 64 - 1
 _MAX_DIGITS = 40          # longer integers are out of range for every parser here
 _MAX_NUMBER_CHARS = 100   # a real number literal longer than this is not a config value
-_MAX_EXPONENT = 300       # keeps Fraction arithmetic small and results finite as floats
+_MAX_EXPONENT = 400       # keeps Fraction arithmetic small (covers float denormals)
 _MAX_REAL = Fraction(10) ** 300
 
 _DEC_DIGITS = frozenset("0123456789")
@@ -645,7 +645,8 @@ def _hex_block(text: str, i: int, out: _Unquoted) -> int:
     digits: list[int] = []  # offsets of the hex digits
     j = i + 2
     while True:
-        if j >= len(text):
+        # a quote here ends the string before the block: the > is missing
+        if j >= len(text) or text[j] == '"':
             raise ArgError("unterminated \\<...> hex block", i, "close it with >, e.g. \\<00 ff>")
         ch = text[j]
         if ch == ">":

@@ -31,7 +31,7 @@ def build_graph(config: ast.Config, defines: dict[str, str] | None = None) -> Gr
         graph.connections.append(GraphConnection(e.src, e.src_port, e.dst, e.dst_port, e.pos,
                                                  e.src_pos, e.dst_pos))
     configure_elements(graph, errors)
-    check_ports(graph, errors)
+    check_ports(graph, errors, skip=flat.poisoned_elements())
     if errors:
         raise ConfigErrors(sort_errors(errors))
     return graph

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from nfv.element import PortRange
 from nfv.errors import ArgError, ConfigError
 from nfv.graph.model import Graph, GraphConnection
 
@@ -28,7 +29,7 @@ def configure_elements(graph: Graph, errors: list[ConfigError]) -> None:
         el.instance = instance
 
 
-def check_ports(graph: Graph, errors: list[ConfigError]) -> None:
+def check_ports(graph: Graph, errors: list[ConfigError], skip: set[str] = frozenset()) -> None:
     """Every used port exists, every port exists is used, push outputs feed one input."""
     outs: dict[str, dict[int, list[GraphConnection]]] = defaultdict(lambda: defaultdict(list))
     ins: dict[str, dict[int, list[GraphConnection]]] = defaultdict(lambda: defaultdict(list))
@@ -36,24 +37,24 @@ def check_ports(graph: Graph, errors: list[ConfigError]) -> None:
         outs[c.src][c.src_port].append(c)
         ins[c.dst][c.dst_port].append(c)
     for name, el in graph.elements.items():
-        if el.instance is None:
-            continue  # its class or configuration already failed: don't pile on
+        if el.instance is None or name in skip:
+            continue  # its class, configuration or a neighbour already failed: don't pile on
         in_range, out_range = el.instance.port_ranges()
         label = f"'{name}' ({el.class_name})"
-        n_in = _count(ins[name], in_range.lo)
-        n_out = _count(outs[name], out_range.lo)
+        n_in = _count(ins[name], in_range)
+        n_out = _count(outs[name], out_range)
         if in_range.same:
             n_in = n_out
         if out_range.same:
             n_out = n_in
         spec = f"{el.class_name} has port count {in_range}/{out_range}"
         for port, conns in ins[name].items():
-            if not in_range.same and not in_range.allows(port + 1):
+            if not in_range.same and not _exists(in_range, port):
                 errors.append(ConfigError(
                     f"{label} has no input [{port}]", conns[0].dst_pos,
                     f"{spec}" + (" (no inputs)" if in_range.hi == 0 else "")))
         for port, conns in outs[name].items():
-            if not out_range.same and not out_range.allows(port + 1):
+            if not out_range.same and not _exists(out_range, port):
                 errors.append(ConfigError(
                     f"{label} has no output [{port}]", conns[0].src_pos,
                     f"{spec}" + (" (no outputs)" if out_range.hi == 0 else "")))
@@ -63,17 +64,23 @@ def check_ports(graph: Graph, errors: list[ConfigError]) -> None:
                     conns[1].src_pos,
                     f"a push output feeds one input; use Tee({len(conns)}) to copy packets"))
         for port in range(n_in):
-            if port not in ins[name] and in_range.allows(port + 1):
+            if port not in ins[name]:
                 errors.append(ConfigError(
                     f"input [{port}] of {label} is not connected", el.pos,
                     f"feed it, e.g. 'src -> [{port}] {name}', or remove the element"))
         for port in range(n_out):
-            if port not in outs[name] and out_range.allows(port + 1):
+            if port not in outs[name]:
                 errors.append(ConfigError(
                     f"output [{port}] of {label} is not connected", el.pos,
                     f"connect it, e.g. '{name} [{port}] -> Discard'"))
         el.ninputs, el.noutputs = n_in, n_out
 
 
-def _count(used: dict[int, list], lower: int) -> int:
-    return max(max(used) + 1 if used else 0, lower)
+def _exists(ports: PortRange, port: int) -> bool:
+    return ports.hi is None or port < ports.hi
+
+
+def _count(used: dict[int, list], ports: PortRange) -> int:
+    """Ports the element has: what is used, at least the minimum, at most the maximum."""
+    n = max(max(used) + 1 if used else 0, ports.lo)
+    return n if ports.hi is None else min(n, ports.hi)

@@ -139,6 +139,8 @@ class Flattener:
         self.edges: list[Edge] = []
         self.errors: list[ConfigError] = []
         self.requires: list[str] = []
+        self.poisoned: set[Node] = set()   # nodes whose edges are dropped after an error
+        self.expanding: list[str] = []     # compound class names being expanded (recursion)
 
     # -- entry ---------------------------------------------------------------------
 
@@ -274,8 +276,14 @@ class Flattener:
             if not hop:  # an implicit `input` (start) or `output` (end)
                 implicit = "input" if i == 0 else "output"
                 pos = stmt.arrow_pos[0] if i == 0 else stmt.arrow_pos[-1]
+                if scope.io is None:
+                    arrow = stmt.arrows[0] if i == 0 else stmt.arrows[-1]
+                    where = "before" if i == 0 else "after"
+                    raise ConfigError(f"expected an element {where} '{arrow}'", pos,
+                                      "only compounds and groups may leave 'input' or "
+                                      "'output' implicit")
                 hop = [ast.ElementUse(ast.Name(implicit, pos))]
-            resolved.append([self.resolve(use, scope, cenv, pending, i > 0, i < last)
+            resolved.append([self.resolve_or_poison(use, scope, cenv, pending, i > 0, i < last)
                              for use in hop])
         for i, arrow in enumerate(stmt.arrows):
             left = [(n_out, p, u.out_ports.pos if u.out_ports else u.ref.pos)
@@ -290,6 +298,19 @@ class Flattener:
                 pairs = [(a, b) for a in left for b in right]
             for (src, sp, spos), (dst, dp, dpos) in pairs:
                 self.edges.append(Edge(src, sp, dst, dp, stmt.arrow_pos[i], spos, dpos))
+
+    def resolve_or_poison(self, use, scope, cenv, pending, as_dst, as_src):
+        """resolve(), but an unresolvable reference becomes a poisoned node (error recorded),
+        so its neighbours are not also reported as unconnected."""
+        try:
+            return self.resolve(use, scope, cenv, pending, as_dst, as_src)
+        except ConfigError as e:
+            self.errors.append(e)
+        except _Reported:
+            pass
+        node = ("poison", str(len(self.poisoned)))
+        self.poisoned.add(node)
+        return node, node, use
 
     @staticmethod
     def ports(port: ast.Port | None) -> list[int]:
@@ -339,7 +360,13 @@ class Flattener:
         if binding is not None:
             return self.anonymous(ast.ClassName(name, ref.pos), None, ref.pos, scope, cenv,
                                   pending) + (use,)
+        if name in self.expanding:
+            raise self.recursive(name, ref.pos)
         raise self.undeclared(name, ref.pos, scope, cenv)
+
+    def recursive(self, name: str, pos: Pos) -> ConfigError:
+        return ConfigError(f"recursive elementclass '{name}': a compound cannot contain itself",
+                           pos, "an element class is visible only after its definition ends")
 
     def undeclared(self, name: str, pos: Pos, scope: _Scope, cenv: ClassEnv) -> ConfigError:
         if name in ("input", "output"):
@@ -385,7 +412,8 @@ class Flattener:
         else:
             binding = cenv.lookup(cls.name)
             if binding is None:
-                self.errors.append(self.unknown_class(cls.name, cls.pos, cenv))
+                self.errors.append(self.recursive(cls.name, cls.pos) if cls.name in self.expanding
+                                   else self.unknown_class(cls.name, cls.pos, cenv))
                 self.prims[gname] = Primitive(gname, cls.name, None, None, pos)
                 return gname, gname
         try:
@@ -425,6 +453,7 @@ class Flattener:
             self.errors.append(ConfigError(
                 f"compound elements nested more than {MAX_DEPTH} deep at '{inst.name}'", inst.pos,
                 "an elementclass probably uses itself"))
+            self.poisoned.update({("in", inst.name), ("out", inst.name)})
             return
         used_in = self.ports_used(("in", inst.name), as_dst=True)
         used_out = self.ports_used(("out", inst.name), as_dst=False)
@@ -446,10 +475,21 @@ class Flattener:
                 self.expand_body(inst, body, owner, values)
                 return
         name = inst.binding.name
+        self.poisoned.update({("in", inst.name), ("out", inst.name)})
         self.errors.append(ConfigError(
             f"no definition of {name} fits '{inst.name.rsplit('/', 1)[-1]}' "
             f"({len(args)} argument(s), {used_in} input(s), {used_out} output(s) used)",
             inst.pos, "; ".join(dict.fromkeys(reasons))))
+
+    def poisoned_elements(self) -> set[str]:
+        """Primitives next to a poisoned node: their port checks would only repeat an error."""
+        out = set()
+        for e in self.edges:
+            if e.dst in self.poisoned and isinstance(e.src, str):
+                out.add(e.src)
+            if e.src in self.poisoned and isinstance(e.dst, str):
+                out.add(e.dst)
+        return out
 
     def ports_used(self, node: Node, as_dst: bool) -> int:
         ports = [e.dst_port for e in self.edges if e.dst == node] if as_dst else \
@@ -465,7 +505,11 @@ class Flattener:
             # Inside its own body a compound's name means the definition it shadows.
             scope.cenv = owner.env
         before = len(self.edges)
-        self.expand_scope(body.statements, scope)
+        self.expanding.append(owner.name)
+        try:
+            self.expand_scope(body.statements, scope)
+        finally:
+            self.expanding.pop()
         self.check_compound_ports(inst, self.edges[before:])
 
     def check_compound_ports(self, inst: _Instance, inner: list[Edge]) -> None:
