@@ -101,7 +101,8 @@ class ToDevice(Element):
 
     Arguments
         DEVNAME                 the device: a NIC number 0..7 or an interface name.
-        BURST                   unsigned, at least 1: packets handed to the NIC per batch. Default 32.
+        BURST                   unsigned, at least 1: packets handed to the NIC per
+                                batch. Default 32.
         IGNORE_QUEUE_OVERFLOWS  boolean; accepted for Click compatibility (overflows are
                                 always counted, never printed). Default false.
 

@@ -286,7 +286,7 @@ class CheckIPHeader(Element):
             return
         if "BADSRC" in self.arg_given or "GOODDST" in self.arg_given:
             raise self.error("INTERFACES cannot be combined with BADSRC or GOODDST", "INTERFACES",
-                             hint="INTERFACES sets both; list extra addresses in INTERFACES instead")
+                             hint="INTERFACES sets both BADSRC and GOODDST; use one or the other")
         # What INTERFACES means, spelled out as Click does: the broadcast addresses are bad
         # sources, the interfaces' own addresses good destinations.
         bad = [ipaddress.IPv4Address("0.0.0.0"), ipaddress.IPv4Address("255.255.255.255")]

@@ -15,7 +15,7 @@ from nfv import argtypes
 from nfv.element import Arg, Element, Handler
 from nfv.errors import ArgError
 
-# -- value parsers used across the element library ----------------------------------------------
+# -- value parsers used across the element library --------------------------------------------
 
 
 def choice(*words: str) -> Callable[[str], str]:
@@ -67,7 +67,7 @@ def handler_call(text: str) -> HandlerCall:
 PAINT_ANNO = argtypes.ANNOTATIONS["PAINT"]
 
 
-# -- elements ---------------------------------------------------------------------------------------
+# -- elements ---------------------------------------------------------------------------------
 
 
 class Discard(Element):

@@ -211,9 +211,7 @@ def count(text: str) -> int:
 
     Example: count("100") == 100, count("-1") == -1.
     """
-    hint = "a whole number >= 0, or -1 for unlimited"
-    value = _read_int(text, "a count", hint, -1, _INT64_MAX)
-    return value
+    return _read_int(text, "a count", "a whole number >= 0, or -1 for unlimited", -1, _INT64_MAX)
 
 
 _TRUE = frozenset({"true", "yes", "1", "t", "y", "on"})

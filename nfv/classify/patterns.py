@@ -87,8 +87,9 @@ def _clause(word: str, pos: int, negated: bool) -> Clause:
     """One clause `[!]OFFSET/VALUE[%MASK]` found at `pos` in the argument."""
     start = 0
     if word.startswith("!"):
-        if negated:
-            raise ArgError("'!' given twice", pos, "one '!' negates the clause after it")
+        if negated or word.startswith("!!"):
+            raise ArgError("'!' given twice", pos + word.startswith("!!"),
+                           "one '!' negates the clause after it")
         negated, start = True, 1
     slash = word.find("/", start)
     if slash < 0:
@@ -118,7 +119,7 @@ def _offset(text: str, pos: int) -> int:
                            "offsets are decimal byte counts, e.g. 12/0800")
     # Compare the digit count first: int() refuses very long digit strings.
     if len(text.lstrip("0")) > 5 or int(text) > MAX_OFFSET:
-        raise ArgError(f"offset {_show(text)} out of range 0-{MAX_OFFSET}", pos)
+        raise ArgError(f"offset {_show(text)[1:-1]} out of range 0-{MAX_OFFSET}", pos)
     return int(text)
 
 
