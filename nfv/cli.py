@@ -93,8 +93,8 @@ def cmd_doc(args) -> int:
     classes = registry()
     if not args.element:
         for name in sorted(classes):
-            doc = (classes[name].__doc__ or "").strip().splitlines()
-            summary = doc[1].strip() if len(doc) > 1 else ""
+            lines = [l.strip() for l in (classes[name].__doc__ or "").strip().splitlines()]
+            summary = next((l for l in lines[1:] if l), "")
             print(f"{name:18} {summary}")
         return 0
     cls = classes.get(args.element)

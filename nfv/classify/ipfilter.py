@@ -486,6 +486,10 @@ class _Parser:
         if tok.kind != "word":
             return False
         word = tok.low
+        if word in PROTOCOLS:
+            # A protocol word starts its own primitive (`tcp opt syn`); read alone it means
+            # `ip proto NAME` anyway, so `ip proto 6 or udp` loses nothing.
+            return False
         if kind == "addr":
             return _looks_like_address(word)
         if kind == "port":

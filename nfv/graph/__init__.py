@@ -27,7 +27,10 @@ def build_graph(config: ast.Config, defines: dict[str, str] | None = None) -> Gr
     for prim in flat.prims.values():
         graph.elements[prim.name] = GraphElement(prim.name, prim.class_name, prim.cls,
                                                  prim.config, prim.pos)
-    for e in resolve_tunnels(flat.edges):
+    order = {name: i for i, name in enumerate(graph.elements)}
+    edges = sorted(resolve_tunnels(flat.edges),
+                   key=lambda e: (order[e.src], e.src_port, order[e.dst], e.dst_port))
+    for e in edges:
         graph.connections.append(GraphConnection(e.src, e.src_port, e.dst, e.dst_port, e.pos,
                                                  e.src_pos, e.dst_pos))
     configure_elements(graph, errors)

@@ -287,9 +287,9 @@ class Flattener:
                              for use in hop])
         for i, arrow in enumerate(stmt.arrows):
             left = [(n_out, p, u.out_ports.pos if u.out_ports else u.ref.pos)
-                    for (_, n_out, u) in resolved[i] for p in self.ports(u.out_ports)]
+                    for (_, n_out, u) in resolved[i] for p in self.ports(u.out_ports, u.ref, 1)]
             right = [(n_in, p, u.in_ports.pos if u.in_ports else u.ref.pos)
-                     for (n_in, _, u) in resolved[i + 1] for p in self.ports(u.in_ports)]
+                     for (n_in, _, u) in resolved[i + 1] for p in self.ports(u.in_ports, u.ref, 0)]
             if arrow == "=>":
                 left, right = self.many_to_many(left, right, resolved[i], resolved[i + 1],
                                                 stmt.arrow_pos[i])
@@ -313,16 +313,22 @@ class Flattener:
         return node, node, use
 
     @staticmethod
-    def ports(port: ast.Port | None) -> list[int]:
-        return port.numbers if port else [0]
+    def ports(port: ast.Port | None, ref: ast.ElementRef | None = None,
+              side: int = 0) -> list[int]:
+        """Port numbers written, else [0]; a group without ports means all of its ports."""
+        if port:
+            return port.numbers
+        if isinstance(ref, ast.Group):
+            return list(range(max(body_ports(ref.statements)[side], 1)))
+        return [0]
 
     def many_to_many(self, left, right, left_uses, right_uses, pos: Pos):
         """`=>` pairs outputs with inputs; a lone element without ports takes ports 0..n-1."""
         if len(left) != len(right):
-            if len(left_uses) == 1 and left_uses[0][2].out_ports is None:
+            if len(left_uses) == 1 and left_uses[0][2].out_ports is None and len(left) == 1:
                 node, _, p = left[0]
                 left = [(node, k, p) for k in range(len(right))]
-            elif len(right_uses) == 1 and right_uses[0][2].in_ports is None:
+            elif len(right_uses) == 1 and right_uses[0][2].in_ports is None and len(right) == 1:
                 node, _, p = right[0]
                 right = [(node, k, p) for k in range(len(left))]
             else:
@@ -461,7 +467,7 @@ class Flattener:
         reasons = []
         for exact in (True, False):
             for body, owner in inst.binding.overloads():
-                n_in, n_out = body_ports(body)
+                n_in, n_out = body_ports(body.statements)
                 fits = (used_in == n_in and used_out == n_out) if exact else \
                     (used_in <= n_in and used_out <= n_out)
                 values = bind_formals(body.formals, args)
@@ -533,10 +539,10 @@ class Flattener:
                         f"its definition uses {len(inside)} {label}(s)"))
 
 
-def body_ports(body: ast.CompoundBody) -> tuple[int, int]:
-    """How many inputs and outputs a compound body uses (scanned, not expanded)."""
+def body_ports(statements: list[ast.Statement]) -> tuple[int, int]:
+    """How many inputs and outputs a compound body or group uses (scanned, not expanded)."""
     n_in = n_out = 0
-    for stmt in body.statements:
+    for stmt in statements:
         if not isinstance(stmt, ast.Connection):
             continue
         for i, hop in enumerate(stmt.hops):

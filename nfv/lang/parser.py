@@ -21,6 +21,7 @@ from nfv.lang import ast
 from nfv.lang.lexer import Lexer, Token
 
 _ELEMENT_START = {"ident", "{", "(", "["}
+MAX_NESTING = 100
 
 
 class Parser:
@@ -28,8 +29,16 @@ class Parser:
         self.lex = Lexer(text, file)
         self.text = text
         self.file = file
+        self.depth = 0
 
     # -- helpers -------------------------------------------------------------------
+
+    def enter(self, tok: Token) -> None:
+        """One more level of `{ }` or `( )`; bounded so no input can exhaust the stack."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ConfigError(f"groups and compounds nested more than {MAX_NESTING} deep",
+                              tok.pos, "flatten the configuration")
 
     def expect(self, kind: str, what: str, hint: str | None = None) -> Token:
         tok = self.lex.peek()
@@ -154,15 +163,17 @@ class Parser:
         return ast.Port(numbers, open_tok.pos)
 
     def element_ref(self) -> ast.ElementRef:
-        tok = self.lex.next()
-        if tok.kind == "(":
-            body = self.statements(closers={")", "eof"})
-            self.expect(")", "')' closing the element group", f"the group opened at {tok.pos}")
-            return ast.Group(body, tok.pos)
+        tok = self.lex.peek()
         if tok.kind == "{":
-            self.lex._peeked = tok  # let compound() see the brace
             cls = self.compound()
             return ast.Anonymous(cls, self.opt_config(), tok.pos)
+        self.lex.next()
+        if tok.kind == "(":
+            self.enter(tok)
+            body = self.statements(closers={")", "eof"})
+            self.expect(")", "')' closing the element group", f"the group opened at {tok.pos}")
+            self.depth -= 1
+            return ast.Group(body, tok.pos)
         # an identifier
         if self.accept("::"):
             cls_tok = self.lex.peek()
@@ -190,6 +201,7 @@ class Parser:
 
     def compound(self) -> ast.Compound:
         open_tok = self.expect("{", "'{'")
+        self.enter(open_tok)
         bodies, extends = [], False
         while True:
             if self.lex.peek().kind == "...":
@@ -206,6 +218,7 @@ class Parser:
             if not self.accept("||"):
                 break
         self.expect("}", "'}' closing the compound", f"the compound opened at {open_tok.pos}")
+        self.depth -= 1
         return ast.Compound(bodies, extends, open_tok.pos)
 
     def formals(self) -> list[ast.Formal]:
