@@ -86,6 +86,7 @@ class Edge:
     pos: Pos       # the arrow
     src_pos: Pos   # where the source's output port is written (or the element)
     dst_pos: Pos   # where the destination's input port is written (or the element)
+    serial: int = -1  # creation order
 
 
 @dataclass
@@ -139,6 +140,7 @@ class Flattener:
         self.edges: list[Edge] = []
         self.errors: list[ConfigError] = []
         self.requires: list[str] = []
+        self.at_tunnel: dict[Node, list[Edge]] = {}  # edges touching each tunnel end
         self.poisoned: set[Node] = set()   # nodes whose edges are dropped after an error
         self.expanding: list[str] = []     # compound class names being expanded (recursion)
 
@@ -297,7 +299,14 @@ class Flattener:
             else:
                 pairs = [(a, b) for a in left for b in right]
             for (src, sp, spos), (dst, dp, dpos) in pairs:
-                self.edges.append(Edge(src, sp, dst, dp, stmt.arrow_pos[i], spos, dpos))
+                self.add_edge(Edge(src, sp, dst, dp, stmt.arrow_pos[i], spos, dpos))
+
+    def add_edge(self, edge: Edge) -> None:
+        edge.serial = len(self.edges)
+        self.edges.append(edge)
+        for node in (edge.src, edge.dst):
+            if isinstance(node, tuple):
+                self.at_tunnel.setdefault(node, []).append(edge)
 
     def resolve_or_poison(self, use, scope, cenv, pending, as_dst, as_src):
         """resolve(), but an unresolvable reference becomes a poisoned node (error recorded),
@@ -490,7 +499,7 @@ class Flattener:
     def poisoned_elements(self) -> set[str]:
         """Primitives next to a poisoned node: their port checks would only repeat an error."""
         out = set()
-        for e in self.edges:
+        for e in (e for node in self.poisoned for e in self.at_tunnel.get(node, [])):
             if e.dst in self.poisoned and isinstance(e.src, str):
                 out.add(e.src)
             if e.src in self.poisoned and isinstance(e.dst, str):
@@ -498,8 +507,9 @@ class Flattener:
         return out
 
     def ports_used(self, node: Node, as_dst: bool) -> int:
-        ports = [e.dst_port for e in self.edges if e.dst == node] if as_dst else \
-            [e.src_port for e in self.edges if e.src == node]
+        edges = self.at_tunnel.get(node, [])
+        ports = [e.dst_port for e in edges if e.dst == node] if as_dst else \
+            [e.src_port for e in edges if e.src == node]
         return max(ports) + 1 if ports else 0
 
     def expand_body(self, inst: _Instance, body: ast.CompoundBody, owner: ClassBinding,
@@ -516,11 +526,14 @@ class Flattener:
             self.expand_scope(body.statements, scope)
         finally:
             self.expanding.pop()
-        self.check_compound_ports(inst, self.edges[before:])
+        self.check_compound_ports(inst, before)
 
-    def check_compound_ports(self, inst: _Instance, inner: list[Edge]) -> None:
+    def check_compound_ports(self, inst: _Instance, first_inner: int) -> None:
+        """Body ports numbered without gaps; the outside uses only ports the body has."""
         for kind, label in (("in", "input"), ("out", "output")):
             node = (kind, inst.name)
+            edges = self.at_tunnel.get(node, [])
+            inner = [e for e in edges if e.serial >= first_inner]
             inside = {e.src_port for e in inner if e.src == node} if kind == "in" else \
                 {e.dst_port for e in inner if e.dst == node}
             for p in range(max(inside) + 1 if inside else 0):
@@ -529,10 +542,11 @@ class Flattener:
                         f"compound '{inst.name}' uses {label} [{max(inside)}] but not "
                         f"{label} [{p}]", inst.pos, "compound ports must be numbered from 0 "
                         "without gaps"))
-            for e in self.edges:
-                outside = e.dst == node if kind == "in" else e.src == node
+            for e in edges:
+                outside = e.serial < first_inner and (e.dst == node if kind == "in"
+                                                      else e.src == node)
                 port = e.dst_port if kind == "in" else e.src_port
-                if outside and e not in inner and port not in inside:
+                if outside and port not in inside:
                     self.errors.append(ConfigError(
                         f"'{inst.name}' has no {label} [{port}]",
                         e.dst_pos if kind == "in" else e.src_pos,
