@@ -233,6 +233,15 @@ def test_describe_canonical_text(text, canonical):
     assert describe(parse_expr(text)) == canonical
 
 
+def test_protocol_word_after_repeatable_primitive_starts_a_new_primitive():
+    # Found by the round-trip property: 'tcp' after 'ip proto != 6 and' once repeated
+    # 'ip proto', leaving 'opt syn' dangling.
+    assert parse_expr("ip proto != 6 and tcp opt syn") == And((T(ipf.IP_PROTO, 6, "!="), flag(2)))
+    assert parse_expr("ip proto 6 or udp") == Or((TCP, UDP))
+    text = "ip proto != 6 ? any : tcp opt syn"
+    assert parse_expr(describe(parse_expr(text))) == parse_expr(text)
+
+
 def test_describe_tests_no_parser_makes():
     assert describe(T(ipf.TCP_FLAGS, 0x12, mask=0x12)) == "tcp.flags & 0x12 == 18"
     assert describe(FieldTest("no.such", "==", 1, 1)) == "no.such & 0x1 == 1"
@@ -373,7 +382,9 @@ def test_rule_error_hint():
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-LANGUAGE_CHARS = st.sampled_from(list("abcdefhiklmnoprstuwxy0123456789./-&|!=<>()?:% \t") + ["\x00", "é", "٣"])
+# The language's own characters, plus a NUL, a non-ASCII letter and a non-ASCII digit.
+LANGUAGE_CHARS = st.sampled_from(list("abcdefhiklmnoprstuwxy0123456789./-&|!=<>()?:% \t")
+                                 + ["\x00", "é", "٣"])
 SEED_RULES = [r[0] for r in RULES] + [v[0] for v in VALID] + [v[0] for v in INVALID]
 
 

@@ -419,3 +419,12 @@ def test_route_accepts_clicks_abbreviated_prefixes():
     config = "18.26/40 1"
     err = fails("StaticIPLookup", config)
     assert err.pos.col == col_of(config, "40") and "18.26.0.0" not in err.message
+
+
+def test_pattern_errors_point_inside_the_argument():
+    config = "12/0800, 12/08x0"
+    err = fails("Classifier", config)
+    assert "PATTERN" in err.message and err.pos.col == col_of(config, "x")
+    config = "allow tcp, allow udp dst port 99999"
+    err = fails("IPFilter", config)
+    assert "RULE" in err.message and err.pos.col == col_of(config, "99999")

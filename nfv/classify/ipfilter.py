@@ -23,11 +23,14 @@ Numeric primitives accept a mask: `FIELD & MASK [[OP] VALUE]` (no value means
 "some masked bit is set").  Shortcuts as in Click: a bare address is `host`,
 a bare `ADDR/LEN` is `net`, a bare service name is `port`, a bare TCP flag is
 `tcp opt`, a bare ICMP type name is `icmp type`, `frag`/`unfrag`/`ect`/`ce`
-and the `ip` field keywords may drop the leading `ip`.  After `and`/`or`, a
-bare value repeats the previous primitive: `src port 80 or 81`,
-`ip ttl < 5 or > 250`.  Connectives: `not`/`!`, `and`/`&&`, `or`/`||`,
-parentheses and Click's conditional `C ? A : B`; precedence not > and > or;
-primitives written next to each other are ANDed (`tcp syn`, `fin ack`).
+and the `ip` field keywords may drop the leading `ip`.  Directly after
+`and`/`or`, a bare value (number, address, service or ICMP name, or an operator
+and value) repeats the previous host/net/port/field primitive with its
+qualifiers: `src port 80 or 81`, `ip ttl < 5 or > 250`; protocol words never
+repeat (`ip proto 6 or tcp opt syn` means what it says).  Connectives:
+`not`/`!`, `and`/`&&`, `or`/`||`, parentheses and Click's conditional
+`C ? A : B`; precedence not > and > or; primitives written next to each other
+are ANDed (`tcp syn`, `fin ack`).
 
 AST
 ---
@@ -51,13 +54,15 @@ Decisions a compiler must honour
   is a single test).
 * `net ADDR/LEN` with host bits set is masked silently, as Click does.
 * Bare `ip` is `TrueExpr`: IPClassifier only ever sees IP packets.
+* Not supported (clear errors instead): Click's `ip[POS:LEN]`/`transp[...]` byte
+  tests, AddressInfo names, `ether host`, IPv6.  Nesting is capped at 64 levels.
 """
 from __future__ import annotations
 
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable, NoReturn, Union
 
 from nfv.errors import ArgError
 
@@ -345,7 +350,7 @@ class _Parser:
         tok = self.peek()
         return tok.kind != "end" and tok.low in texts
 
-    def expected(self, what: str, hint: str | None = None):
+    def expected(self, what: str, hint: str | None = None) -> NoReturn:
         """Fail at the next token, which is not `what`."""
         tok = self.peek()
         if tok.kind == "end":
@@ -376,7 +381,7 @@ class _Parser:
             raise ArgError("pattern too complex", 0, "split it, or avoid nesting '?:' conditions")
         return expr
 
-    def leftover(self, tok: _Tok):
+    def leftover(self, tok: _Tok) -> NoReturn:
         if tok.text == ")":
             raise ArgError("unbalanced ')'", tok.pos, "remove it or add a matching '('")
         if tok.text == ":":
@@ -526,7 +531,8 @@ class _Parser:
                                  lambda: self.port(sd, proto, tok, "port"))
         if word in _IP_FIELDS:
             field, what = _IP_FIELDS[word]
-            return self.keyword_field(sd, proto, field, what, PROTOCOLS if word == "proto" else None)
+            names = PROTOCOLS if word == "proto" else None
+            return self.keyword_field(sd, proto, field, what, names)
         if word == "win":
             return self.keyword_field(sd, proto, TCP_WIN, "tcp window", None)
         if word == "type":
@@ -572,7 +578,8 @@ class _Parser:
         if tok.kind != "word":
             return self.expected("a primitive", _PRIMITIVE_HINT)
         if word in ("and", "or"):
-            raise ArgError(f"missing a primitive before {_show(tok.text)}", tok.pos, _PRIMITIVE_HINT)
+            raise ArgError(f"missing a primitive before {_show(tok.text)}", tok.pos,
+                           _PRIMITIVE_HINT)
         if word in _KEYWORDS:
             raise ArgError(f"unexpected {_show(tok.text)}", tok.pos, _PRIMITIVE_HINT)
         raise _unknown_word(tok)
@@ -607,7 +614,7 @@ class _Parser:
         return And((_proto_test(number), expr))
 
     def address(self, sd, proto, kw: _Tok | None, kind: str | None) -> Expr:
-        """`[OP] ADDR`, `[OP] ADDR/LEN` or `[OP] ADDR mask MASK`; kind host, net or None (either)."""
+        """`[OP] ADDR`, `[OP] ADDR/LEN` or `[OP] ADDR mask MASK`; kind host, net or None (any)."""
         op = "=="
         if self.peek().text in _CMP and self.peek().kind == "op":
             op_tok = self.take()
@@ -795,14 +802,8 @@ def _word_value(text: str, pos: int, what: str, maximum: int, names, kind: str) 
     if names:
         listing = (_PORT_HINT if names is PORT_NAMES else
                    f"a number 0-{maximum} or a name such as {', '.join(list(names)[:4])}")
-        return _raise(ArgError(f"unknown {kind} {_show(text)}", pos,
-                               _suggest(text.lower(), names, listing)))
-    return _raise(ArgError(f"{what} must be a number, got {_show(text)}", pos,
-                           f"a number 0-{maximum}"))
-
-
-def _raise(error: ArgError):
-    raise error
+        raise ArgError(f"unknown {kind} {_show(text)}", pos, _suggest(text.lower(), names, listing))
+    raise ArgError(f"{what} must be a number, got {_show(text)}", pos, f"a number 0-{maximum}")
 
 
 def _ip_address(text: str, pos: int, what: str = "ip address") -> int:
