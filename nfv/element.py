@@ -130,7 +130,7 @@ class Element:
     `self.arg_given[NAME]` the ConfigArg it came from (absent if defaulted).
     """
 
-    port_count: ClassVar[str] = "1/1"
+    port_count: str = "1/1"  # class default; configure() may set an instance's own
     args: ClassVar[tuple[Arg, ...]] = ()
     rest: ClassVar[Rest | None] = None
     handlers: ClassVar[tuple[Handler, ...]] = ()

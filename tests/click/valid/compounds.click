@@ -11,7 +11,7 @@ elementclass Split { input -> c :: Classifier(12/0800, -);
                      c [0] -> output; c [1] -> [1] output }
 
 // Inside its own body `Queue` still means the primitive Queue.
-elementclass Queue { CAP $cap | input -> q :: Queue($cap) -> output || ... }
+elementclass Queue { CAP $cap | input -> q :: Queue($cap) -> output }
 elementclass Buffer Queue;
 
 elementclass Pipe {
