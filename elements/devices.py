@@ -89,6 +89,8 @@ class FromDevice(Element):
                              hint="filter after the device instead, e.g. "
                                   "FromDevice(0) -> Classifier(12/0800, -) or IPFilter(...)")
 
+    role = "device"
+
 
 class ToDevice(Element):
     """ToDevice(DEVNAME, [KEYWORDS])
@@ -133,6 +135,8 @@ class ToDevice(Element):
     def configure(self) -> None:
         if self.conf["BURST"] < 1:
             raise self.error("BURST must be at least 1", "BURST")
+
+    role = "device_out"
 
 
 class FromDump(Element):
@@ -200,6 +204,8 @@ class FromDump(Element):
             raise self.error("END_AFTER and INTERVAL cannot both be given", "INTERVAL",
                              hint="both say when to stop; keep one of them")
 
+    role = "source"
+
 
 class ToDump(Element):
     """ToDump(FILENAME, [SNAPLEN], [ENCAP], [KEYWORDS])
@@ -241,3 +247,5 @@ class ToDump(Element):
     def configure(self) -> None:
         if not self.conf["FILENAME"]:
             raise self.error("FILENAME is empty", "FILENAME")
+
+    role = "sink"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from nfv import argtypes
-from nfv.element import Arg, Element, Handler
+from nfv.element import Arg, Element, Handler, Kernel, StateArray
 
 
 class EtherEncap(Element):
@@ -43,6 +43,14 @@ class EtherEncap(Element):
         Handler("dst", write=True),
     )
 
+    def state(self):
+        header = bytes(self.conf["DST"]) + bytes(self.conf["SRC"]) + \
+            self.conf["ETHERTYPE"].to_bytes(2, "big")
+        return (StateArray("header", "u1", 14, list(header)),)
+
+    def kernel(self):
+        return Kernel("ethernet:ether_encap")
+
 
 class EtherRewrite(Element):
     """EtherRewrite(SRC, DST)
@@ -75,3 +83,10 @@ class EtherRewrite(Element):
         Arg("DST", argtypes.ether_address, positional=True, required=True),
     )
     handlers = (Handler("src", write=True), Handler("dst", write=True))
+
+    def state(self):
+        header = bytes(self.conf["DST"]) + bytes(self.conf["SRC"])
+        return (StateArray("header", "u1", 12, list(header)),)
+
+    def kernel(self):
+        return Kernel("ethernet:ether_rewrite")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from nfv import argtypes
-from nfv.element import Arg, Element, Handler, Rest
+from nfv.element import Arg, Element, Handler, Kernel, Rest, StateArray
 from nfv.errors import ArgError
 
 _WORD = re.compile(r"\S+")
@@ -233,6 +233,9 @@ class MarkIPHeader(Element):
     port_count = "1/1"
     args = (Arg("OFFSET", argtypes.unsigned, positional=True, default=0),)
 
+    def kernel(self):
+        return Kernel("ip:mark_ip_header", (self.conf["OFFSET"],))
+
 
 class CheckIPHeader(Element):
     """CheckIPHeader([OFFSET], [KEYWORDS])
@@ -294,6 +297,15 @@ class CheckIPHeader(Element):
         self.conf["BADSRC"] = tuple(dict.fromkeys(bad))
         self.conf["GOODDST"] = tuple(i.ip for i in ifaces)
 
+    unconnected_drop = {1: "BAD_IP"}
+
+    def state(self):
+        bad = [int(a) for a in self.conf["BADSRC"]] or [0xFFFFFFFF]
+        return (StateArray("bad_sources", "u4", len(bad), bad),)
+
+    def kernel(self):
+        return Kernel("ip:check_ip_header", (self.conf["OFFSET"], bool(self.conf["CHECKSUM"])))
+
 
 class DecIPTTL(Element):
     """DecIPTTL([KEYWORDS])
@@ -327,6 +339,11 @@ class DecIPTTL(Element):
     )
     handlers = (Handler("drops"), Handler("active", write=True))
 
+    unconnected_drop = {1: "TTL_EXPIRED"}
+
+    def kernel(self):
+        return Kernel("ip:dec_ip_ttl", (bool(self.conf["MULTICAST"]),))
+
 
 class SetIPChecksum(Element):
     """SetIPChecksum()
@@ -351,3 +368,6 @@ class SetIPChecksum(Element):
     """
 
     port_count = "1/1"
+
+    def kernel(self):
+        return Kernel("ip:set_ip_checksum")

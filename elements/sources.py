@@ -84,6 +84,8 @@ class InfiniteSource(Element):
             raise self.error("BURST must be at least 1", "BURST")
         _check_source(self)
 
+    role = "source"
+
 
 class RatedSource(Element):
     """RatedSource([DATA], [RATE], [LIMIT], [ACTIVE], [KEYWORDS])
@@ -151,3 +153,5 @@ class RatedSource(Element):
                 and self.conf["RATE"] <= 0:
             raise self.error("RATE must be positive", "RATE")
         _check_source(self)
+
+    role = "source"

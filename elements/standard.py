@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from nfv import argtypes
-from nfv.element import Arg, Element, Handler
+from nfv.element import Arg, Element, Handler, Kernel, StateArray
 from nfv.errors import ArgError
 
 # -- value parsers used across the element library --------------------------------------------
@@ -70,6 +70,13 @@ PAINT_ANNO = argtypes.ANNOTATIONS["PAINT"]
 # -- elements ---------------------------------------------------------------------------------
 
 
+def _paint_anno_only(e: Element) -> None:
+    """The dataplane keeps one paint byte per packet (the metadata record's `paint`)."""
+    if e.conf["ANNO"] != PAINT_ANNO:
+        raise e.error("only the PAINT annotation can be compiled", "ANNO",
+                      hint="leave ANNO out: nfv keeps one paint annotation per packet")
+
+
 class Discard(Element):
     """Discard([KEYWORDS])
 
@@ -106,6 +113,8 @@ class Discard(Element):
         Handler("active", write=True),
     )
 
+    role = "discard"
+
 
 class Idle(Element):
     """Idle()
@@ -131,6 +140,8 @@ class Idle(Element):
 
     port_count = "-/-"
 
+    role = "idle"
+
 
 class Null(Element):
     """Null()
@@ -154,6 +165,8 @@ class Null(Element):
     """
 
     port_count = "1/1"
+
+    role = "pass"
 
 
 class Counter(Element):
@@ -201,6 +214,16 @@ class Counter(Element):
         Handler("byte_count_call", read=False, write=True),
     )
 
+    def state(self):
+        return (StateArray("counts", "u8", 2),)
+
+    def kernel(self):
+        return Kernel("standard:counter")
+
+    def read_handler(self, name, state):
+        counts = state["counts"]
+        return {"count": str(int(counts[0])), "byte_count": str(int(counts[1]))}.get(name)
+
 
 class Tee(Element):
     """Tee([N])
@@ -235,6 +258,8 @@ class Tee(Element):
             raise self.error("N must be at least 1", "N", hint="Tee needs an output to send to")
         self.port_count = f"1/{n}"
 
+    role = "tee"
+
 
 class Paint(Element):
     """Paint(COLOR, [ANNO])
@@ -264,6 +289,10 @@ class Paint(Element):
         Arg("ANNO", argtypes.annotation, positional=True, default=PAINT_ANNO),
     )
     handlers = (Handler("color", write=True),)
+
+    def kernel(self):
+        _paint_anno_only(self)
+        return Kernel("standard:paint", (self.conf["COLOR"],))
 
 
 class CheckPaint(Element):
@@ -296,6 +325,12 @@ class CheckPaint(Element):
     )
     handlers = (Handler("color", write=True),)
 
+    unconnected_drop = {1: "PAINT"}
+
+    def kernel(self):
+        _paint_anno_only(self)
+        return Kernel("standard:check_paint", (self.conf["COLOR"],))
+
 
 class PaintSwitch(Element):
     """PaintSwitch([ANNO])
@@ -321,6 +356,10 @@ class PaintSwitch(Element):
 
     port_count = "1/-"
     args = (Arg("ANNO", argtypes.annotation, positional=True, default=PAINT_ANNO),)
+
+    def kernel(self):
+        _paint_anno_only(self)
+        return Kernel("standard:paint_switch")
 
 
 class Print(Element):
@@ -362,6 +401,9 @@ class Print(Element):
     )
     handlers = (Handler("active", write=True),)
 
+    # Printing is a host debugging aid with no place in a kernel: packets pass.
+    role = "pass"
+
 
 class Queue(Element):
     """Queue([CAPACITY])
@@ -401,6 +443,8 @@ class Queue(Element):
         Handler("reset_counts", read=False, write=True),
         Handler("reset", read=False, write=True),
     )
+
+    role = "pass"  # the device ring is the queue (DESIGN.md)
 
 
 class SimpleQueue(Queue):
@@ -457,6 +501,9 @@ class Strip(Element):
     port_count = "1/1"
     args = (Arg("LENGTH", argtypes.byte_count, positional=True, required=True),)
 
+    def kernel(self):
+        return Kernel("standard:strip", (self.conf["LENGTH"],))
+
 
 class Unstrip(Element):
     """Unstrip(LENGTH)
@@ -482,6 +529,9 @@ class Unstrip(Element):
     port_count = "1/1"
     args = (Arg("LENGTH", argtypes.byte_count, positional=True, required=True),)
 
+    def kernel(self):
+        return Kernel("standard:unstrip", (self.conf["LENGTH"],))
+
 
 class RoundRobinSwitch(Element):
     """RoundRobinSwitch()
@@ -505,6 +555,12 @@ class RoundRobinSwitch(Element):
     """
 
     port_count = "1/1-"
+
+    def state(self):
+        return (StateArray("next", "u8", 1),)
+
+    def kernel(self):
+        return Kernel("standard:round_robin", (self.noutputs,))
 
 
 class HashSwitch(Element):
@@ -540,3 +596,7 @@ class HashSwitch(Element):
         if self.conf["LENGTH"] < 1:
             raise self.error("LENGTH must be at least 1", "LENGTH",
                              hint="give the number of bytes to hash, e.g. HashSwitch(30, 4)")
+
+    def kernel(self):
+        return Kernel("standard:hash_switch",
+                      (self.conf["OFFSET"], self.conf["LENGTH"], self.noutputs))

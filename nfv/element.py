@@ -117,6 +117,32 @@ def parse_port_count(text: str) -> tuple[PortRange, PortRange]:
     return left, right
 
 
+@dataclass(frozen=True)
+class StateArray:
+    """An array of element state the compiler places in the arena.
+
+    `init` (array-like) is copied in when the arena is made; None means zeros.
+    Kernels receive the array, in declaration order, after (pool, meta, i).
+    """
+
+    name: str
+    dtype: str
+    size: int
+    init: Any = None
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A compiled element's packet function and the constants passed after its state.
+
+    `function` is "module:name" under nfv.elements._kernels (imported only
+    when compiling, so `nfv check` never loads Numba).
+    """
+
+    function: str
+    constants: tuple = ()
+
+
 class Element:
     """Base of every element class; an instance is one element of a config.
 
@@ -152,6 +178,7 @@ class Element:
         self.pos = pos
         self.conf: dict[str, Any] = {}
         self.arg_given: dict[str, ConfigArg] = {}
+        self.ninputs = self.noutputs = 0  # set once the graph's ports are resolved
 
     # -- configuration -------------------------------------------------------------
 
@@ -222,6 +249,31 @@ class Element:
 
     def configure(self) -> None:
         """Checks across arguments, derived values, config-dependent port counts. Raise self.error(...)."""
+
+    # -- dataplane ---------------------------------------------------------------------
+    #
+    # `role` tells the compiler how the element moves packets:
+    #   kernel   calls kernel() per packet; its return value picks the output
+    #   pass     hands the packet to output 0 unchanged (Null, Queue)
+    #   device   a FromDevice-like entry point; `device_out` a ToDevice-like exit
+    #   source   packets made by the driver (InfiniteSource, FromDump)
+    #   sink     a host-only exit (ToDump)
+    #   discard  drops and counts; tee copies to every output; idle drops
+    role: ClassVar[str] = "kernel"
+    # Reason to record when the kernel picks an output that is not connected.
+    unconnected_drop: ClassVar[dict[int, str]] = {}
+
+    def kernel(self) -> Kernel | None:
+        """The packet function and its constants (role 'kernel')."""
+        return None
+
+    def state(self) -> tuple[StateArray, ...]:
+        """Arrays of state this element keeps in the arena."""
+        return ()
+
+    def read_handler(self, name: str, state: dict) -> str | None:
+        """The text of read handler `name`, from this element's state arrays (None: unknown)."""
+        return None
 
     # -- ports ---------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ def check_ports(graph: Graph, errors: list[ConfigError], skip: set[str] = frozen
                     f"output [{port}] of {label} is not connected", el.pos,
                     f"connect it, e.g. '{name} [{port}] -> Discard'"))
         el.ninputs, el.noutputs = n_in, n_out
+        el.instance.ninputs, el.instance.noutputs = n_in, n_out
 
 
 def _exists(ports: PortRange, port: int) -> bool:

@@ -112,6 +112,9 @@ class Lexer:
         if not words or not words[0].isdigit():
             raise ConfigError("bad line directive", start, 'write # LINE "FILE" (or remove the #)')
         line = int(words[0])
+        if line < 1:
+            raise ConfigError("line directive: line numbers start at 1", start,
+                              'write # LINE "FILE" with LINE >= 1')
         name = words[1].strip('"') if len(words) > 1 else self.line_file
         self._advance(end - self.i)
         if self.i < len(self.text):

@@ -1,0 +1,72 @@
+"""Kernels of the standard elements (Counter, Paint, Strip, switches, ...)."""
+from numba import njit
+
+from nfv import drops
+from nfv.dataplane.packet import BUF_STRIDE
+
+from nfv.elements._kernels.packet import packet_end
+
+
+@njit(cache=True)
+def counter(pool, meta, i, counts):
+    """counts[0] packets, counts[1] bytes."""
+    counts[0] += 1
+    counts[1] += meta[i].length
+    return 0
+
+
+@njit(cache=True)
+def paint(pool, meta, i, color):
+    meta[i].paint = color
+    return 0
+
+
+@njit(cache=True)
+def check_paint(pool, meta, i, color):
+    return 0 if meta[i].paint == color else 1
+
+
+@njit(cache=True)
+def paint_switch(pool, meta, i):
+    return int(meta[i].paint)
+
+
+@njit(cache=True)
+def strip(pool, meta, i, nbytes):
+    """Move the data start forward; the bytes stay in the buffer for Unstrip."""
+    if meta[i].length < nbytes:
+        return -drops.TOO_SHORT
+    meta[i].offset += nbytes
+    meta[i].length -= nbytes
+    return 0
+
+
+@njit(cache=True)
+def unstrip(pool, meta, i, nbytes):
+    """Move the data start back into the headroom (the slot start is the limit)."""
+    if meta[i].offset % BUF_STRIDE < nbytes:
+        return -drops.NO_HEADROOM
+    meta[i].offset -= nbytes
+    meta[i].length += nbytes
+    return 0
+
+
+@njit(cache=True)
+def round_robin(pool, meta, i, state, noutputs):
+    """state[0]: the next output."""
+    port = state[0]
+    nxt = port + 1
+    state[0] = 0 if nxt >= noutputs else nxt
+    return int(port)
+
+
+@njit(cache=True)
+def hash_switch(pool, meta, i, offset, nbytes, noutputs):
+    """FNV-1a over the bytes [offset, offset+nbytes) of the packet, modulo the outputs."""
+    start = int(meta[i].offset) + offset
+    if start + nbytes > packet_end(meta, i):
+        return -drops.TOO_SHORT
+    h = 2166136261
+    for k in range(nbytes):
+        h = ((h ^ int(pool[start + k])) * 16777619) & 0xFFFFFFFF
+    return int(h % noutputs)

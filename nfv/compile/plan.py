@@ -1,0 +1,160 @@
+"""The plan of a compiled pipeline: entry points, exits, and where state lives in the arena.
+
+Everything here is data the code generator and the drivers both need: which
+`in_port` enters at which element, which `out_port` each exit writes, the
+byte offset of every element's state arrays in the arena (so a handler can
+read a counter and a write handler can replace a table between two batches),
+and the initial contents of the arena.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nfv.element import Kernel, StateArray
+from nfv.errors import ConfigError, ConfigErrors
+from nfv.graph import Graph
+
+# Mirrors dataplane/pipeline_abi.h (checked by tests/test_compile.py against the header).
+MAX_DEVICES = 8
+FIRST_SOURCE = 8
+FIRST_SINK = 8
+FREE_CAP = 256
+HEADER_BYTES = 8 + 4 * FREE_CAP    # struct nfv_arena_header
+ALIGN = 64                         # each state array starts on its own cache line
+
+
+@dataclass
+class Placement:
+    """One state array of one element, at a byte offset in the arena."""
+
+    element: str
+    array: StateArray
+    offset: int
+
+    @property
+    def nbytes(self) -> int:
+        return np.dtype(self.array.dtype).itemsize * self.array.size
+
+
+@dataclass
+class Plan:
+    graph: Graph
+    index: dict[str, int] = field(default_factory=dict)      # element -> stats row
+    entries: dict[int, str] = field(default_factory=dict)    # in_port -> entry element
+    device_numbers: dict[str, int] = field(default_factory=dict)  # element -> device/sink port
+    sources: list[str] = field(default_factory=list)         # in_port FIRST_SOURCE + k
+    sinks: list[str] = field(default_factory=list)           # out_port FIRST_SINK + k
+    placements: dict[str, list[Placement]] = field(default_factory=dict)
+    kernels: dict[str, Kernel] = field(default_factory=dict)
+    stats_offset: int = HEADER_BYTES
+    arena_size: int = 0
+
+    def new_arena(self) -> np.ndarray:
+        """A fresh arena: zeros, with every state array's initial contents copied in."""
+        arena = np.zeros(self.arena_size, np.uint8)
+        for places in self.placements.values():
+            for p in places:
+                if p.array.init is not None:
+                    view = arena[p.offset:p.offset + p.nbytes].view(p.array.dtype)
+                    view[:] = np.asarray(p.array.init, dtype=p.array.dtype)
+        return arena
+
+    def state_views(self, arena: np.ndarray, element: str) -> dict[str, np.ndarray]:
+        return {p.array.name: arena[p.offset:p.offset + p.nbytes].view(p.array.dtype)
+                for p in self.placements.get(element, [])}
+
+    def stats(self, arena: np.ndarray) -> np.ndarray:
+        """Rows of (count, drops) per element, in `index` order (a live view)."""
+        n = len(self.index)
+        return arena[self.stats_offset:self.stats_offset + 16 * n].view(np.uint64).reshape(n, 2)
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def make_plan(graph: Graph, target: str = "host") -> Plan:
+    """Assign ports and arena space; ConfigErrors for what cannot be compiled."""
+    plan = Plan(graph)
+    errors: list[ConfigError] = []
+    named_devices: dict[str, int] = {}
+    for i, (name, el) in enumerate(graph.elements.items()):
+        plan.index[name] = i
+        inst = el.instance
+        if inst.host_only and target != "host":
+            errors.append(inst.error(f"{el.class_name} runs only on the host, not in the {target}",
+                                     hint="use FromDevice/ToDevice and feed pcaps from the host"))
+        if inst.role in ("device", "device_out"):
+            dev = inst.conf["DEVNAME"]
+            if isinstance(dev, str):
+                dev = named_devices.setdefault(dev, len(named_devices))
+            plan.device_numbers[name] = dev
+            if inst.role == "device":
+                if dev in plan.entries:
+                    first = plan.entries[dev]
+                    errors.append(inst.error(f"device {dev} is already read by '{first}'",
+                                             hint="one FromDevice per device; use Tee to copy"))
+                plan.entries[dev] = name
+        elif inst.role == "source":
+            plan.entries[FIRST_SOURCE + len(plan.sources)] = name
+            plan.sources.append(name)
+        elif inst.role == "sink":
+            plan.device_numbers[name] = FIRST_SINK + len(plan.sinks)
+            plan.sinks.append(name)
+        elif inst.role == "kernel":
+            try:
+                kernel = inst.kernel()
+            except ConfigError as e:
+                errors.append(e)
+                continue
+            if kernel is None:
+                errors.append(inst.error(f"{el.class_name} cannot be compiled yet",
+                                         hint="this element has no packet kernel in this version"))
+            plan.kernels[name] = kernel
+    if len(named_devices) > MAX_DEVICES:
+        errors.append(ConfigError(f"more than {MAX_DEVICES} named devices", None,
+                                  "a pipeline has at most 8 NICs"))
+    check_acyclic(graph, errors)
+    if errors:
+        raise ConfigErrors(errors)
+    offset = _align(plan.stats_offset + 16 * len(plan.index))
+    for name, el in graph.elements.items():
+        places = []
+        for array in el.instance.state():
+            places.append(Placement(name, array, offset))
+            offset = _align(offset + places[-1].nbytes)
+        if places:
+            plan.placements[name] = places
+    plan.arena_size = offset
+    return plan
+
+
+def check_acyclic(graph: Graph, errors: list[ConfigError]) -> None:
+    """Push paths must end: a packet that could loop forever is a config error.
+
+    Iterative depth-first search (configs can be chains of thousands of elements).
+    """
+    succ: dict[str, list] = {n: [] for n in graph.elements}
+    for c in graph.connections:
+        succ[c.src].append(c)
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    for root in graph.elements:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(succ[root]))]
+        while stack:
+            name, it = stack[-1]
+            c = next(it, None)
+            if c is None:
+                state[name] = 2
+                stack.pop()
+            elif state.get(c.dst) == 1:
+                errors.append(ConfigError(
+                    f"packets can loop: '{c.src}' feeds '{c.dst}', which leads back to it",
+                    c.pos, "nfv runs each packet to completion; break the cycle"))
+            elif c.dst not in state:
+                state[c.dst] = 1
+                stack.append((c.dst, iter(succ[c.dst])))

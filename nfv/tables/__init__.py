@@ -1,0 +1,1 @@
+"""Dataplane data structures with Numba kernels."""
