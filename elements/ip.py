@@ -135,6 +135,25 @@ class _RouteTable(Element, abstract=True):
         else:
             self.port_count = f"1/{n}-" if n else "1/-"
 
+    def state(self):
+        from nfv.tables.lpm import build_lpm
+
+        routes = self.conf["ROUTE"]
+        table = build_lpm([(int(r.prefix.network_address), r.prefix.prefixlen, k)
+                           for k, r in enumerate(routes)])
+        tbl16, tbl8 = table.arrays
+        ports = [r.port for r in routes] or [0]
+        gateways = [int(r.gateway) if r.gateway else 0 for r in routes] or [0]
+        return (StateArray("tbl16", "u4", tbl16.size, tbl16),
+                StateArray("tbl8", "u4", tbl8.size, tbl8),
+                StateArray("route_port", "u4", len(ports), ports),
+                StateArray("route_gateway", "u4", len(gateways), gateways))
+
+    unconnected_drop = {}
+
+    def kernel(self):
+        return Kernel("ip:ip_lookup")
+
 
 class StaticIPLookup(_RouteTable):
     """StaticIPLookup(ROUTE...)

@@ -87,6 +87,42 @@ def cmd_graph(args) -> int:
     return 0
 
 
+def _guarded(path: str, action) -> int:
+    """Run action(); config problems print like `nfv check` and give exit 1."""
+    try:
+        return action()
+    except ConfigErrors as e:
+        _report(e.errors, _sources_for(path))
+        return 1
+    except ConfigError as e:
+        _report([e], _sources_for(path))
+        return 1
+
+
+def cmd_run(args) -> int:
+    from nfv.run import run
+
+    defines = _parse_defines(args.define + args.params)
+    return _guarded(args.config, lambda: run(args.config, defines, args.inputs, args.outputs,
+                                             args.stats, args.boundscheck))
+
+
+def cmd_compile(args) -> int:
+    from nfv.compile import compile_graph
+
+    def action():
+        _, graph = _load(args.config, _parse_defines(args.define + args.params))
+        pipeline = compile_graph(graph, "host")
+        if args.emit == "source":
+            sys.stdout.write(pipeline.source)
+        else:
+            print(f"{args.config}: compiled, entry at 0x{pipeline.address:x}, "
+                  f"arena {pipeline.plan.arena_size} bytes")
+        return 0
+
+    return _guarded(args.config, action)
+
+
 def cmd_doc(args) -> int:
     from nfv.element import registry
 
@@ -125,6 +161,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=value")
     p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("run", help="run a config on the host over pcap files")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("params", nargs="*", metavar="NAME=value",
+                   help="values for define()d parameters, as on Click's command line")
+    p.add_argument("--in", dest="inputs", action="append", default=[], metavar="DEV=FILE",
+                   help="feed device DEV (a number or name) from a pcap file")
+    p.add_argument("--out", dest="outputs", action="append", default=[], metavar="DEV=FILE",
+                   help="write what leaves by device DEV to a pcap file")
+    p.add_argument("--stats", choices=("table", "json"), default="table")
+    p.add_argument("--boundscheck", action="store_true",
+                   help="compile with bounds checks (slower; for debugging)")
+    p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=value")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compile", help="compile a config; --emit source shows the generated code")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("params", nargs="*", metavar="NAME=value")
+    p.add_argument("--emit", choices=("source", "summary"), default="summary")
+    p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=value")
+    p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("doc", help="element manual: list classes, or show one")
     p.add_argument("element", nargs="?", metavar="ELEMENT")

@@ -82,6 +82,16 @@ def test_redeclared_element_in_one_statement():
                  "redeclaration of element 'a'")
 
 
+def test_declared_name_clashing_with_a_compound_component_is_not_lost():
+    # click.5 allows declaring `x/y` next to a compound `x` with a component `y`; the
+    # two are different elements.  The declared Counter is unconnected, so this
+    # config is wrong -- it must not pass because one element silently replaced the other.
+    errors = errors_of("x/y :: Counter;\n"
+                       "x :: { input -> y :: Idle -> output };\n"
+                       "FromDevice(0) -> x -> Discard")
+    assert errors
+
+
 def test_keyword_is_not_an_identifier():
     err = errors_of("define :: Counter")
     assert len(err) == 1
@@ -144,6 +154,15 @@ def test_tee_outputs_limited_by_its_argument():
                  "t ⟨here⟩[2] -> Discard", "no output [2]", "1/2")
 
 
+def test_many_to_many_count_mismatch_gives_one_error():
+    # click.5: "Each many-to-many connection must list the same number of output
+    # ports (on the left) as input ports (on the right)."  Only that is the mistake:
+    # the elements it would have connected are not also "not connected".
+    expect_error("c :: Classifier(12/06, -); a, b, d :: Counter;\n"
+                 "FromDevice(0) -> c; c [0, 1] ⟨here⟩=> a, b, d; a, b, d -> Idle",
+                 "2 output port(s) to 3 input port(s)")
+
+
 def test_unconnected_output():
     expect_error("FromDevice(0) -> ⟨here⟩c :: Counter;",
                  "output [0] of 'c' (Counter) is not connected", "c [0] -> Discard")
@@ -187,6 +206,22 @@ def test_bad_argument_value_points_at_the_argument():
 def test_bad_argument_value_after_a_define_points_at_the_value():
     expect_error("define($LEN ⟨here⟩abc)\nFromDevice(0) -> Strip($LEN) -> Discard",
                  "expected a byte count")
+
+
+def test_bad_compound_argument_points_at_the_actual_argument():
+    expect_error("elementclass A { $x | input -> Strip($x) -> output }\n"
+                 "FromDevice(0) -> A(⟨here⟩abc) -> Discard", "expected a byte count")
+
+
+def test_bad_rest_argument_points_at_the_actual_argument():
+    expect_error("elementclass A { $x, __REST__ $r | input -> Strip($x) -> Print($r) -> output }\n"
+                 "FromDevice(0) -> A(1, label, ⟨here⟩bad) -> Discard", "expected an integer")
+
+
+def test_bad_define_value_through_a_compound_argument():
+    expect_error("define($L ⟨here⟩abc)\n"
+                 "elementclass A { $x | input -> Strip($x) -> output }\n"
+                 "FromDevice(0) -> A($L) -> Discard", "expected a byte count")
 
 
 def test_bad_route_on_its_own_line_in_a_multiline_config():

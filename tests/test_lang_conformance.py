@@ -232,12 +232,6 @@ def test_many_to_many_lone_destination_takes_sequential_inputs():
     assert {k for k in conns(g) if k[2] == "m"} == {("a", 0, "m", 0), ("b", 0, "m", 1)}
 
 
-def test_many_to_many_count_mismatch_is_an_error():
-    errors = errors_of("c :: Classifier(12/06, -); a, b, d :: Counter;\n"
-                       "Idle -> c; c [0, 1] => a, b, d; a, b, d -> Idle")
-    assert len(errors) >= 1
-
-
 def test_many_to_one():
     g = build("a :: FromDevice(0); b :: FromDevice(1); c :: FromDevice(2); x :: Idle;\n"
               "a, b -> [1] x -> Discard; c -> [0] x")

@@ -2,6 +2,7 @@
 from numba import njit
 
 from nfv import drops
+from nfv.tables.lpm import lpm_lookup
 from nfv.elements._kernels.packet import (
     ip_header, load16, load32, ones_sum, packet_end, store16)
 
@@ -95,3 +96,15 @@ def destination(pool, meta, i):
         if ip >= 0 and ip + 20 <= packet_end(meta, i):
             addr = load32(pool, ip + 16)
     return addr
+
+
+@njit(cache=True)
+def ip_lookup(pool, meta, i, tbl16, tbl8, route_port, route_gateway):
+    """Longest-prefix match on the destination; a route's gateway becomes the dst-IP annotation."""
+    r = lpm_lookup(destination(pool, meta, i), tbl16, tbl8)
+    if r < 0:
+        return -drops.NO_ROUTE
+    gateway = route_gateway[r]
+    if gateway != 0:
+        meta[i].dst_ip = gateway
+    return int(route_port[r])

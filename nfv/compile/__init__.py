@@ -81,6 +81,11 @@ def compile_graph(graph: Graph, target: str = "host", boundscheck: bool = False)
     if module is None:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        # Registered before running: Numba's cache records the defining module by name.
         sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
     return Pipeline(plan, source, module.pipeline.address, module)

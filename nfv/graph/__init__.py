@@ -36,12 +36,20 @@ def build_graph(config: ast.Config, defines: dict[str, str] | None = None) -> Gr
     configure_elements(graph, errors)
     check_ports(graph, errors, skip=flat.poisoned_elements())
     if errors:
-        raise ConfigErrors(sort_errors(errors))
+        raise ConfigErrors(sort_errors(errors, config.file))
     return graph
 
 
-def sort_errors(errors: list[ConfigError]) -> list[ConfigError]:
-    """Errors in source order, each reported once."""
-    unique = {(str(e), e.hint): e for e in errors}
-    return sorted(unique.values(),
-                  key=lambda e: (e.pos.file, e.pos.line, e.pos.col) if e.pos else ("", 0, 0))
+def sort_errors(errors: list[ConfigError], main_file: str) -> list[ConfigError]:
+    """Errors in source order, each reported once.
+
+    The config's own file comes first, then files named by line directives in
+    the order their errors were found; within a file, by line and column.
+    """
+    unique = list({(str(e), e.hint): e for e in errors}.values())
+    files = {main_file: 0}
+    for e in unique:
+        if e.pos:
+            files.setdefault(e.pos.file, len(files))
+    return sorted(unique, key=lambda e: (files[e.pos.file], e.pos.line, e.pos.col)
+                  if e.pos else (-1, 0, 0))

@@ -5,6 +5,7 @@ from collections import defaultdict
 
 from nfv.element import PortRange
 from nfv.errors import ArgError, ConfigError
+from nfv.graph.flatten import port_list
 from nfv.graph.model import Graph, GraphConnection
 
 
@@ -63,18 +64,27 @@ def check_ports(graph: Graph, errors: list[ConfigError], skip: set[str] = frozen
                     f"output [{port}] of {label} is connected to {len(conns)} inputs",
                     conns[1].src_pos,
                     f"a push output feeds one input; use Tee({len(conns)}) to copy packets"))
-        for port in range(n_in):
-            if port not in ins[name]:
-                errors.append(ConfigError(
-                    f"input [{port}] of {label} is not connected", el.pos,
-                    f"feed it, e.g. 'src -> [{port}] {name}', or remove the element"))
-        for port in range(n_out):
-            if port not in outs[name]:
-                errors.append(ConfigError(
-                    f"output [{port}] of {label} is not connected", el.pos,
-                    f"connect it, e.g. '{name} [{port}] -> Discard'"))
+        # One error per side, however many ports: `rr [60000] -> x` must not print 60000 lines.
+        free_in = [p for p in range(n_in) if p not in ins[name]]
+        free_out = [p for p in range(n_out) if p not in outs[name]]
+        if free_in:
+            errors.append(ConfigError(
+                f"{_ports_text('input', free_in)} of {label} {_verb(free_in)} not connected",
+                el.pos, f"feed it, e.g. 'src -> [{free_in[0]}] {name}', or remove the element"))
+        if free_out:
+            errors.append(ConfigError(
+                f"{_ports_text('output', free_out)} of {label} {_verb(free_out)} not connected",
+                el.pos, f"connect it, e.g. '{name} [{free_out[0]}] -> Discard'"))
         el.ninputs, el.noutputs = n_in, n_out
         el.instance.ninputs, el.instance.noutputs = n_in, n_out
+
+
+def _ports_text(side: str, ports: list[int]) -> str:
+    return f"{side} [{ports[0]}]" if len(ports) == 1 else f"{side}s {port_list(ports)}"
+
+
+def _verb(ports: list[int]) -> str:
+    return "is" if len(ports) == 1 else "are"
 
 
 def _exists(ports: PortRange, port: int) -> bool:

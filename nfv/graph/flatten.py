@@ -35,10 +35,15 @@ class ClassBinding:
     env: "ClassEnv | None" = None      # classes visible inside the compound
     vars: VarEnv | None = None         # parameters visible inside the compound
     previous: "ClassBinding | None" = None  # the definition `|| ...` extends
+    poisoned: bool = False  # bound to an unknown class (already reported): uses stay quiet
 
-    def overloads(self) -> list[tuple[ast.CompoundBody, "ClassBinding"]]:
-        own = [(b, self) for b in self.compound.bodies] if self.compound else []
-        if self.compound and self.compound.extends and self.previous is not None:
+    def overloads(self) -> list[tuple[ast.CompoundBody | None, "ClassBinding"]]:
+        """Bodies in the order Click tries them; (None, b) is a primitive class b reached
+        through `|| ...` (it accepts any arguments; its own checks come later)."""
+        if self.compound is None:
+            return [(None, self)] if self.primitive is not None else []
+        own = [(b, self) for b in self.compound.bodies]
+        if self.compound.extends and self.previous is not None:
             return own + self.previous.overloads()
         return own
 
@@ -141,6 +146,8 @@ class Flattener:
         self.errors: list[ConfigError] = []
         self.requires: list[str] = []
         self.at_tunnel: dict[Node, list[Edge]] = {}  # edges touching each tunnel end
+        self.suppressed: set[str] = set()  # primitives whose port checks would repeat an error
+        self.group_spans: list[tuple[str, int, int, Pos]] = []  # group owner, inner edge serials
         self.poisoned: set[Node] = set()   # nodes whose edges are dropped after an error
         self.expanding: list[str] = []     # compound class names being expanded (recursion)
 
@@ -170,16 +177,16 @@ class Flattener:
 
     def read_defines(self, statements, scope: _Scope, overrides: dict[str, ConfigArg]) -> None:
         values: dict[str, ConfigArg] = {}
+        where: dict[str, Pos] = {}
         for stmt in self.flat_statements(statements):
             if isinstance(stmt, ast.Directive) and stmt.kind == "define":
-                try:
-                    for name, value in read_defines(stmt.config, scope.venv).items():
-                        if name in values:
-                            raise ConfigError(f"parameter {name} defined twice", value.pos,
-                                              f"first defined at {values[name].pos}")
-                        values[name] = value
-                except ConfigError as e:
-                    self.errors.append(e)
+                for name, name_pos, value in read_defines(stmt.config, scope.venv, self.errors):
+                    if name in values:
+                        self.errors.append(ConfigError(
+                            f"parameter {name} defined twice", name_pos,
+                            f"first defined at {where[name]}"))
+                        continue
+                    values[name], where[name] = value, name_pos
             elif isinstance(stmt, ast.Directive):
                 self.requires.extend(a.text for a in split_args(stmt.config))
         values.update(overrides)  # command-line values win, as in Click
@@ -211,12 +218,12 @@ class Flattener:
             target = cenv.lookup(stmt.cls.name)
             if target is None:
                 self.errors.append(self.unknown_class(stmt.cls.name, stmt.cls.pos, cenv))
-                return cenv
+                target = ClassBinding(stmt.name, poisoned=True)
             return cenv.define(stmt.name, target)
-        if stmt.cls.extends and (previous is None or previous.compound is None):
+        if stmt.cls.extends and previous is None:
             self.errors.append(ConfigError(
-                f"'...' extends {stmt.name}, but no compound {stmt.name} is defined before it",
-                stmt.cls.pos, "remove '|| ...' or define the compound first"))
+                f"'...' extends {stmt.name}, but no class {stmt.name} is defined before it",
+                stmt.cls.pos, "remove '|| ...' or define the class first"))
         binding = ClassBinding(stmt.name, compound=stmt.cls, env=cenv, vars=scope.venv,
                                previous=previous)
         return cenv.define(stmt.name, binding)
@@ -226,20 +233,17 @@ class Flattener:
     def declare(self, stmt: ast.Connection, scope: _Scope, cenv: ClassEnv) -> None:
         declaration_only = not stmt.arrows
         for hop in stmt.hops:
-            last_decl = None
+            decls = [u.ref for u in hop if isinstance(u.ref, ast.Declaration)]
+            # `a, b :: Counter` alone declares both names (Click's declaration shorthand).
+            shorthand = decls[-1] if declaration_only and decls else None
             for use in hop:
                 ref = use.ref
                 if isinstance(ref, ast.Group):
                     self.declare_group(ref, scope, cenv)
-                if isinstance(ref, ast.Declaration):
+                elif isinstance(ref, ast.Declaration):
                     self.add_decl(ref.name, ref.pos, ref.cls, ref.config, scope, cenv)
-                    last_decl = ref
-            # `a, b :: Counter` alone declares both names (Click's declaration shorthand).
-            if declaration_only and last_decl is not None:
-                for use in hop:
-                    if isinstance(use.ref, ast.Name):
-                        self.add_decl(use.ref.name, use.ref.pos, last_decl.cls,
-                                      last_decl.config, scope, cenv)
+                elif isinstance(ref, ast.Name) and shorthand is not None:
+                    self.add_decl(ref.name, ref.pos, shorthand.cls, shorthand.config, scope, cenv)
 
     def declare_group(self, group: ast.Group, scope: _Scope, cenv: ClassEnv) -> None:
         for stmt, inner_cenv in self.walk_classes(group.statements, _Scope(
@@ -273,6 +277,7 @@ class Flattener:
     def connect(self, stmt: ast.Connection, scope: _Scope, cenv: ClassEnv,
                 pending: list[_Instance]) -> None:
         last = len(stmt.hops) - 1
+        groups_before = len(self.group_spans)
         resolved = []  # per hop: list of (in_node, out_node, use)
         for i, hop in enumerate(stmt.hops):
             if not hop:  # an implicit `input` (start) or `output` (end)
@@ -281,9 +286,12 @@ class Flattener:
                 if scope.io is None:
                     arrow = stmt.arrows[0] if i == 0 else stmt.arrows[-1]
                     where = "before" if i == 0 else "after"
-                    raise ConfigError(f"expected an element {where} '{arrow}'", pos,
-                                      "only compounds and groups may leave 'input' or "
-                                      "'output' implicit")
+                    self.errors.append(ConfigError(
+                        f"expected an element {where} '{arrow}'", pos,
+                        "only compounds and groups may leave 'input' or 'output' implicit"))
+                    node = self.new_poison()
+                    resolved.append([(node, node, ast.ElementUse(ast.Name(implicit, pos)))])
+                    continue
                 hop = [ast.ElementUse(ast.Name(implicit, pos))]
             resolved.append([self.resolve_or_poison(use, scope, cenv, pending, i > 0, i < last)
                              for use in hop])
@@ -293,13 +301,33 @@ class Flattener:
             right = [(n_in, p, u.in_ports.pos if u.in_ports else u.ref.pos)
                      for (n_in, _, u) in resolved[i + 1] for p in self.ports(u.in_ports, u.ref, 0)]
             if arrow == "=>":
-                left, right = self.many_to_many(left, right, resolved[i], resolved[i + 1],
-                                                stmt.arrow_pos[i])
+                try:
+                    left, right = self.many_to_many(left, right, resolved[i], resolved[i + 1],
+                                                    stmt.arrow_pos[i])
+                except ConfigError as e:
+                    self.errors.append(e)
+                    self.suppress(resolved[i] + resolved[i + 1])
+                    continue
                 pairs = list(zip(left, right))
             else:
                 pairs = [(a, b) for a in left for b in right]
             for (src, sp, spos), (dst, dp, dpos) in pairs:
                 self.add_edge(Edge(src, sp, dst, dp, stmt.arrow_pos[i], spos, dpos))
+        self.check_groups(groups_before)
+
+    def suppress(self, resolved) -> None:
+        """After an error in a statement, its elements' port checks would only repeat it."""
+        for n_in, n_out, _ in resolved:
+            for node in (n_in, n_out):
+                if isinstance(node, str):
+                    self.suppressed.add(node)
+                else:
+                    self.poisoned.add(node)
+
+    def new_poison(self) -> Node:
+        node = ("poison", str(len(self.poisoned)))
+        self.poisoned.add(node)
+        return node
 
     def add_edge(self, edge: Edge) -> None:
         edge.serial = len(self.edges)
@@ -317,8 +345,7 @@ class Flattener:
             self.errors.append(e)
         except _Reported:
             pass
-        node = ("poison", str(len(self.poisoned)))
-        self.poisoned.add(node)
+        node = self.new_poison()
         return node, node, use
 
     @staticmethod
@@ -426,10 +453,12 @@ class Flattener:
                                    vars=scope.venv)
         else:
             binding = cenv.lookup(cls.name)
-            if binding is None:
-                self.errors.append(self.recursive(cls.name, cls.pos) if cls.name in self.expanding
-                                   else self.unknown_class(cls.name, cls.pos, cenv))
-                self.prims[gname] = Primitive(gname, cls.name, None, None, pos)
+            if binding is None or binding.poisoned:
+                if binding is None:
+                    self.errors.append(self.recursive(cls.name, cls.pos)
+                                       if cls.name in self.expanding
+                                       else self.unknown_class(cls.name, cls.pos, cenv))
+                self.add_prim(Primitive(gname, cls.name, None, None, pos))
                 return gname, gname
         try:
             expanded = expand(config, scope.venv) if config is not None else None
@@ -437,14 +466,26 @@ class Flattener:
             self.errors.append(e)
             expanded = None
             if binding.primitive is not None:
-                self.prims[gname] = Primitive(gname, binding.name, None, None, pos)
+                self.add_prim(Primitive(gname, binding.name, None, None, pos))
                 return gname, gname
-        if binding.primitive is not None:
-            self.prims[gname] = Primitive(gname, binding.primitive.class_name,
-                                          binding.primitive, expanded, pos)
+        if binding.compound is None:
+            self.add_prim(Primitive(gname, binding.primitive.class_name,
+                                    binding.primitive, expanded, pos))
             return gname, gname
         pending.append(_Instance(gname, binding, expanded, pos, scope.depth + 1))
         return ("in", gname), ("out", gname)
+
+    def add_prim(self, prim: Primitive) -> None:
+        """Record a primitive; a flat name used twice (x/y declared, and y inside x) is an error."""
+        first = self.prims.get(prim.name)
+        if first is not None:
+            self.errors.append(ConfigError(
+                f"two elements would both be named '{prim.name}'", prim.pos,
+                f"the other is declared at {first.pos}; rename one (a '/' in a name is also "
+                "how compound components are named)"))
+            prim = Primitive(prim.name + "@clash", prim.class_name, None, None, prim.pos)
+            self.suppressed.add(first.name)
+        self.prims[prim.name] = prim
 
     # -- groups and compounds ------------------------------------------------------
 
@@ -457,11 +498,45 @@ class Flattener:
                        scope.depth)
         inner.decls = scope.decls
         inner.anon_count = scope.anon_count
+        first = len(self.edges)
         for stmt, inner_cenv in self.walk_classes(group.statements, inner):
             if isinstance(stmt, ast.Connection):
                 self.connect_reporting(stmt, inner, inner_cenv, pending)
         scope.anon_count = inner.anon_count
+        self.group_spans.append((owner, first, len(self.edges), group.pos))
         return ("in", owner), ("out", owner)
+
+    def check_groups(self, mark: int) -> None:
+        """Ports of the groups of the statement just connected (click.5's rules)."""
+        spans, self.group_spans = self.group_spans[mark:], self.group_spans[:mark]
+        for owner, first, last, pos in spans:
+            for kind, label in (("in", "input"), ("out", "output")):
+                node = (kind, owner)
+                if node in self.poisoned:
+                    continue
+                edges = self.at_tunnel.get(node, [])
+                inner = [e for e in edges if first <= e.serial < last]
+                outer = [e for e in edges if not first <= e.serial < last]
+                inside = {(e.src_port if kind == "in" else e.dst_port) for e in inner}
+                outside = {}
+                for e in outer:
+                    outside.setdefault(e.dst_port if kind == "in" else e.src_port, e)
+                gaps = [p for p in range(max(inside) + 1 if inside else 0) if p not in inside]
+                if gaps:
+                    self.errors.append(ConfigError(
+                        f"the group uses {label} [{max(inside)}] but not {label} "
+                        f"{port_list(gaps)}", pos, "group ports are numbered from 0 without gaps"))
+                    continue  # what the outside connects would only repeat this
+                for p, e in sorted(outside.items()):
+                    if p not in inside:
+                        self.errors.append(ConfigError(
+                            f"the group has no {label} [{p}]",
+                            e.dst_pos if kind == "in" else e.src_pos,
+                            f"inside, it uses {len(inside)} {label}(s)"))
+                for p in sorted(inside - set(outside)):
+                    self.errors.append(ConfigError(
+                        f"{label} [{p}] of the group is not connected outside it", pos,
+                        "every port a group uses inside must be connected outside"))
 
     def expand_instance(self, inst: _Instance) -> None:
         if inst.depth > MAX_DEPTH:
@@ -476,6 +551,9 @@ class Flattener:
         reasons = []
         for exact in (True, False):
             for body, owner in inst.binding.overloads():
+                if body is None:
+                    self.expand_primitive(inst, owner, used_in, used_out)
+                    return
                 n_in, n_out = body_ports(body.statements)
                 fits = (used_in == n_in and used_out == n_out) if exact else \
                     (used_in <= n_in and used_out <= n_out)
@@ -496,14 +574,31 @@ class Flattener:
             f"({len(args)} argument(s), {used_in} input(s), {used_out} output(s) used)",
             inst.pos, "; ".join(dict.fromkeys(reasons))))
 
+    def expand_primitive(self, inst: _Instance, binding: ClassBinding, used_in: int,
+                         used_out: int) -> None:
+        """An overload chain that ends in a primitive class: the instance is that primitive."""
+        name = inst.name
+        self.add_prim(Primitive(name, binding.primitive.class_name, binding.primitive,
+                                inst.config, inst.pos))
+        for k in range(used_in):
+            self.add_edge(Edge(("in", name), k, name, k, inst.pos, inst.pos, inst.pos))
+        for k in range(used_out):
+            self.add_edge(Edge(name, k, ("out", name), k, inst.pos, inst.pos, inst.pos))
+
     def poisoned_elements(self) -> set[str]:
         """Primitives next to a poisoned node: their port checks would only repeat an error."""
-        out = set()
-        for e in (e for node in self.poisoned for e in self.at_tunnel.get(node, [])):
-            if e.dst in self.poisoned and isinstance(e.src, str):
-                out.add(e.src)
-            if e.src in self.poisoned and isinstance(e.dst, str):
-                out.add(e.dst)
+        out = set(self.suppressed)
+        seen = set(self.poisoned)
+        queue = list(self.poisoned)
+        while queue:  # poison spreads through tunnels, stopping at primitives
+            node = queue.pop()
+            for e in self.at_tunnel.get(node, []):
+                for other in (e.src, e.dst):
+                    if isinstance(other, str):
+                        out.add(other)
+                    elif other not in seen:
+                        seen.add(other)
+                        queue.append(other)
         return out
 
     def ports_used(self, node: Node, as_dst: bool) -> int:
@@ -551,6 +646,18 @@ class Flattener:
                         f"'{inst.name}' has no {label} [{port}]",
                         e.dst_pos if kind == "in" else e.src_pos,
                         f"its definition uses {len(inside)} {label}(s)"))
+
+
+def port_list(ports: list[int]) -> str:
+    """[0-3, 5]: ports as compact ranges."""
+    runs, start = [], None
+    for k, p in enumerate(ports):
+        if start is None:
+            start = p
+        if k + 1 == len(ports) or ports[k + 1] != p + 1:
+            runs.append(f"{start}" if start == p else f"{start}-{p}")
+            start = None
+    return "[" + ", ".join(runs) + "]"
 
 
 def body_ports(statements: list[ast.Statement]) -> tuple[int, int]:

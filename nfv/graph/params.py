@@ -73,23 +73,32 @@ def expand(arg: ConfigArg, env: VarEnv) -> ConfigArg:
     return ConfigArg("".join(chars), tuple(positions), arg.fallback)
 
 
-def read_defines(config: ConfigArg, env: VarEnv) -> dict[str, ConfigArg]:
-    """`define($a 1, $b eth0)` -> {'$a': '1', ...}; values may use earlier parameters."""
-    out: dict[str, ConfigArg] = {}
+def read_defines(config: ConfigArg, env: VarEnv, errors: list[ConfigError]):
+    """`define($a 1, $b eth0)` -> [('$a', pos of $a, '1'), ...].
+
+    Problems are appended to `errors` and the rest is still read, so one bad
+    pair does not make every use of the others "undefined" too.
+    """
+    out: list[tuple[str, Pos, ConfigArg]] = []
+    seen: dict[str, Pos] = {}
     for item in split_args(config):
         m = re.match(r"\$[A-Za-z0-9_]+", item.text)
-        if not m:
-            raise ConfigError("define expects '$NAME value' pairs", item.pos,
-                              "write define($DEV 0, $RATE 1000)")
+        rest = item.text[m.end():] if m else ""
+        if not m or (rest and not rest[0].isspace()):
+            errors.append(ConfigError("define expects '$NAME value' pairs", item.pos,
+                                      "write define($DEV 0, $RATE 1000); names are $ followed "
+                                      "by letters, digits and '_'"))
+            continue
         name = m.group(0)
-        rest = item.text[m.end():]
-        if rest and not rest[0].isspace():
-            raise ConfigError(f"bad parameter name in define: '{item.text.split()[0]}'",
-                              item.pos, "names are $ followed by letters, digits and '_'")
-        if name in out:
-            raise ConfigError(f"parameter {name} defined twice", item.pos,
-                              f"first defined at {out[name].pos}")
-        out[name] = expand(item.slice(m.end()).strip(), env)
+        if name in seen:
+            errors.append(ConfigError(f"parameter {name} defined twice", item.pos,
+                                      f"first defined at {seen[name]}"))
+            continue
+        seen[name] = item.pos
+        try:
+            out.append((name, item.pos, expand(item.slice(m.end()).strip(), env)))
+        except ConfigError as e:
+            errors.append(e)
     return out
 
 

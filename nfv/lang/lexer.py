@@ -34,8 +34,17 @@ class Token:
         return f"'{self.text}'"
 
 
+_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+MAX_PORT = 65535  # port numbers beyond this are typos, and would make huge port lists
+
+
 def _ident_char(ch: str) -> bool:
-    return ch.isalnum() or ch in "_@/"
+    """Click identifiers are ASCII (unicode digits like '²' must not pass as numbers)."""
+    return ch in _ASCII_ALNUM or ch in "_@/"
+
+
+def _is_number(word: str) -> bool:
+    return word.isascii() and word.isdigit()
 
 
 class Lexer:
@@ -109,7 +118,7 @@ class Lexer:
         words = self.text[self.i + 1:end].split()
         if words and words[0] == "line":
             words = words[1:]
-        if not words or not words[0].isdigit():
+        if not words or not _is_number(words[0]):
             raise ConfigError("bad line directive", start, 'write # LINE "FILE" (or remove the #)')
         line = int(words[0])
         if line < 1:
@@ -146,7 +155,7 @@ class Lexer:
         ch = text[self.i]
         if ch == "$":
             j = self.i + 1
-            while j < len(text) and (text[j].isalnum() or text[j] == "_"):
+            while j < len(text) and (text[j] in _ASCII_ALNUM or text[j] == "_"):
                 j += 1
             if j == self.i + 1:
                 raise ConfigError("'$' must start a parameter name like $dev", pos)
@@ -165,12 +174,15 @@ class Lexer:
                           "element names use letters, digits, '_', '@' and '/'")
 
     def _classify_word(self, word: str, pos: Pos) -> Token:
-        if word.isdigit():
+        if _is_number(word):
+            if int(word) > MAX_PORT:
+                raise ConfigError(f"port number {word} is too large", pos,
+                                  f"ports are numbered 0 to {MAX_PORT}")
             return Token("number", word, pos)
         if word.endswith("/"):
             raise ConfigError(f"identifier '{word}' ends with '/'", pos,
                               "a '/' separates name components, as in outer/inner")
-        if any(part.isdigit() for part in word.split("/")):
+        if any(_is_number(part) for part in word.split("/")):
             raise ConfigError(f"identifier '{word}' has a component made only of digits", pos,
                               "Click names like 'x/1' are not allowed; use 'x/p1'")
         if word in KEYWORDS:
@@ -183,7 +195,7 @@ class Lexer:
         text = self.text
         chars: list[str] = []
         positions: list[Pos] = []
-        depth, quote = 0, None
+        depth, quote, quote_pos = 0, None, open_pos
 
         def take() -> None:
             chars.append(text[self.i])
@@ -200,7 +212,7 @@ class Lexer:
                 take()
                 continue
             if ch in "\"'":
-                quote = ch
+                quote, quote_pos = ch, self._pos()
             elif text.startswith("//", self.i):
                 while self.i < len(text) and text[self.i] != "\n":
                     take()
@@ -211,8 +223,6 @@ class Lexer:
                 while self.i < stop:
                     take()
                 continue
-            elif ch == "\\" and self.i + 1 < len(text):
-                take()  # a backslash quotes the next character for balancing
             elif ch == "(":
                 depth += 1
             elif ch == ")":
@@ -222,7 +232,7 @@ class Lexer:
                 depth -= 1
             take()
         if quote:
-            raise ConfigError("unterminated quoted string in configuration", open_pos,
-                              f"a {quote} is opened but never closed")
+            raise ConfigError("unterminated quoted string in configuration", quote_pos,
+                              f"this {quote} is never closed")
         raise ConfigError("unterminated configuration string", open_pos,
                           "this '(' has no matching ')'")

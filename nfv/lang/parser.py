@@ -113,7 +113,11 @@ class Parser:
             arrow = self.lex.next()
             arrows.append(arrow.kind)
             arrow_pos.append(arrow.pos)
-            if self.lex.peek().kind in _ELEMENT_START:
+            nxt = self.lex.peek()
+            if nxt.kind in ("->", "=>"):
+                raise ConfigError(f"expected an element after '{arrow.kind}', found "
+                                  f"{nxt.describe()}", nxt.pos)
+            if nxt.kind in _ELEMENT_START:
                 hops.append(self.element_list(first=False))
             else:
                 hops.append([])  # implicit `output` (inside groups and compounds)

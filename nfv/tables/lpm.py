@@ -174,7 +174,8 @@ def build_lpm(routes: Sequence[tuple[int, int, int]],
     keys, first_from_end = np.unique(key[::-1], return_index=True)
     keep = len(key) - 1 - first_from_end
     prefix, length, leaf = prefix[keep], length[keep], value[keep] + 1
-    starts = np.searchsorted(keys >> 32, np.arange(34))   # routes of length l: [starts[l], starts[l+1])
+    # The routes of length l are [starts[l], starts[l + 1]).
+    starts = np.searchsorted(keys >> 32, np.arange(34))
 
     def of_len(lo: int, hi: int):
         """(l, prefixes, leaves) for each length l in lo..hi, in increasing l."""

@@ -1,0 +1,111 @@
+"""A config running on the host: compile once, then push packets through the driver.
+
+`HostNF` ties together the graph, the compiled pipeline, its arena and the
+Cython driver; `nfv run`, `nfv bench` and `nfv.testing.NF` are thin layers on
+top of it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from nfv.compile import compile_graph
+from nfv.compile.plan import FIRST_SINK
+from nfv.errors import NfvError
+from nfv.graph import Graph, build_graph
+from nfv.lang.parser import parse_file, parse_text
+
+
+def load_graph(config: str, defines: dict[str, str] | None = None) -> Graph:
+    """A config file's path, or Click text itself (anything with a newline or an arrow)."""
+    if "\n" in config or "->" in config or "::" in config:
+        return build_graph(parse_text(config, "<config>"), defines)
+    return build_graph(parse_file(config), defines)
+
+
+@dataclass
+class Port:
+    """Where packets enter or leave: a device number, or a source/sink element."""
+
+    number: int
+    element: str
+
+
+class HostNF:
+    """One config compiled for the host, with its own arena and driver."""
+
+    def __init__(self, config: str | Graph, defines: dict[str, str] | None = None,
+                 boundscheck: bool = False, batch_size: int = 256):
+        from nfv.dataplane.driver import HostDriver
+
+        self.graph = config if isinstance(config, Graph) else load_graph(config, defines)
+        self.pipeline = compile_graph(self.graph, "host", boundscheck)
+        self.plan = self.pipeline.plan
+        self.arena = self.pipeline.new_arena()
+        self.driver = HostDriver(self.pipeline.address, self.arena, batch_size=batch_size)
+
+    # -- ports ----------------------------------------------------------------------
+
+    def input_port(self, port: int | str) -> int:
+        """The in_port number for a device number/name or a source element's name."""
+        if isinstance(port, int) and port in self.plan.entries:
+            return port
+        for number, name in self.plan.entries.items():
+            if name == port or self.plan.device_numbers.get(name) == port or \
+                    self._devname(name) == port:
+                return number
+        devices = sorted(f"{self._devname(n)}" for n in self.plan.entries.values()
+                         if self.graph.elements[n].instance.role == "device")
+        raise NfvError(f"the config reads no device {port!r}"
+                       + (f" (it reads: {', '.join(devices)})" if devices else
+                          " (it has no FromDevice)"))
+
+    def output_port(self, port: int | str) -> int:
+        for name, number in self.plan.device_numbers.items():
+            el = self.graph.elements[name].instance
+            if el.role in ("device_out", "sink") and (number == port or name == port or
+                                                       self._devname(name) == port):
+                return number
+        outs = sorted({str(self._devname(n)) for n, num in self.plan.device_numbers.items()
+                       if self.graph.elements[n].instance.role == "device_out"})
+        raise NfvError(f"the config writes to no device {port!r}"
+                       + (f" (it writes: {', '.join(outs)})" if outs else " (it has no ToDevice)"))
+
+    def _devname(self, element: str):
+        return self.graph.elements[element].instance.conf.get("DEVNAME", element)
+
+    def sink_element(self, out_port: int) -> str | None:
+        if out_port >= FIRST_SINK and out_port - FIRST_SINK < len(self.plan.sinks):
+            return self.plan.sinks[out_port - FIRST_SINK]
+        return None
+
+    # -- running --------------------------------------------------------------------
+
+    def run(self, packets, now_ns: int | None = None):
+        """Push a PacketList (ports already set to in_port numbers) through the pipeline."""
+        return self.driver.run(packets, now_ns)
+
+    def read(self, handler: str) -> str:
+        """`element.handler`, as Click writes handler names."""
+        element, sep, name = handler.rpartition(".")
+        if not sep:
+            raise NfvError(f"'{handler}': handlers are named element.handler")
+        return self.pipeline.read(self.arena, element, name)
+
+    def counters(self) -> list[dict]:
+        """Per-element rows for tables and JSON: name, class, count, drops."""
+        stats = self.plan.stats(self.arena)
+        rows = []
+        for name, row in self.plan.index.items():
+            el = self.graph.elements[name]
+            count = int(stats[row][0])
+            views = self.plan.state_views(self.arena, name)
+            own = el.instance.read_handler("count", views)
+            rows.append({"element": name, "class": el.class_name,
+                         "count": int(own) if own is not None else count,
+                         "drops": int(stats[row][1])})
+        return rows
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
