@@ -215,6 +215,25 @@ cdef class PacketList:
         data = np.frombuffer(b"".join(chunks), dtype=np.uint8)
         return PacketList(data, offsets, lengths, timestamps, ports)
 
+    @staticmethod
+    def concat(lists):
+        """One PacketList of the packets of `lists`, one list after the other
+        (to interleave them, follow with `take`, e.g. in timestamp order)."""
+        lists = list(lists)
+        for p in lists:
+            if not isinstance(p, PacketList):
+                raise TypeError(f"concat takes PacketLists, got {type(p).__name__}")
+        if not lists:
+            return PacketList.from_bytes([])
+        bases = np.zeros(len(lists), np.int64)
+        np.cumsum([len((<PacketList>p).data) for p in lists[:len(lists) - 1]], out=bases[1:])
+        return PacketList(np.concatenate([(<PacketList>p).data for p in lists]),
+                          np.concatenate([(<PacketList>p).offsets + base
+                                          for p, base in zip(lists, bases)]),
+                          np.concatenate([(<PacketList>p).lengths for p in lists]),
+                          np.concatenate([(<PacketList>p).timestamps for p in lists]),
+                          np.concatenate([(<PacketList>p).ports for p in lists]))
+
     def __len__(self):
         return len(self.offsets)
 

@@ -8,7 +8,28 @@ from __future__ import annotations
 
 from nfv.classify.ipfilter import parse_expr, parse_rule
 from nfv.classify.patterns import parse_pattern
-from nfv.element import Element, Handler, Rest
+from nfv.element import Element, Handler, Kernel, Rest, StateArray
+
+
+
+def _table_state(e: Element) -> tuple[StateArray, ...]:
+    """The element's rules compiled to a decision table (once), as arena arrays."""
+    from nfv.classify import decide
+
+    table = getattr(e, "_table", None)
+    if table is None:
+        rules = e.conf[e.rest.name]
+        compile_rules = {"Classifier": decide.compile_classifier,
+                         "IPClassifier": decide.compile_ipclassifier,
+                         "IPFilter": decide.compile_ipfilter}[e.class_name]
+        try:
+            table = compile_rules(rules)
+        except decide.TooComplex as err:
+            where = e.rest_given[err.index] if err.index is not None else None
+            raise e.error(err.message, where, hint=err.hint) from None
+        e._table = table
+    return tuple(StateArray(name, a.dtype.str, a.size, a)
+                 for name, a in zip(("table_meta", "table_lookup", "table_bits"), table.arrays))
 
 
 class Classifier(Element):
@@ -43,6 +64,12 @@ class Classifier(Element):
     def configure(self) -> None:
         self.port_count = f"1/{len(self.conf['PATTERN'])}"
 
+    def state(self):
+        return _table_state(self)
+
+    def kernel(self):
+        return Kernel("classify:raw_classify")
+
 
 class IPClassifier(Element):
     """IPClassifier(PATTERN...)
@@ -74,6 +101,12 @@ class IPClassifier(Element):
 
     def configure(self) -> None:
         self.port_count = f"1/{len(self.conf['PATTERN'])}"
+
+    def state(self):
+        return _table_state(self)
+
+    def kernel(self):
+        return Kernel("classify:ip_classify")
 
 
 class IPFilter(Element):
@@ -108,3 +141,9 @@ class IPFilter(Element):
     def configure(self) -> None:
         ports = [rule.port for rule in self.conf["RULE"] if rule.port >= 0]
         self.port_count = f"1/{max(ports, default=0) + 1}"
+
+    def state(self):
+        return _table_state(self)
+
+    def kernel(self):
+        return Kernel("classify:ip_classify")

@@ -319,6 +319,8 @@ def test_bad_driver_arguments():
         HostDriver(cross.address, np.zeros(H - 1, np.uint8))
     with pytest.raises(ValueError, match="function address"):
         HostDriver(0, arena())
+    with pytest.raises(ValueError, match="now_ns"):
+        HostDriver(cross.address, arena()).run(numbered(1), now_ns=-1)
 
 
 # -- (e) oversize frames ---------------------------------------------------------------

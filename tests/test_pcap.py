@@ -98,6 +98,19 @@ def test_packet_list_slices_and_take():
     assert pkts != PacketList.from_bytes(pkts.to_list())  # timestamps and ports differ
 
 
+def test_packet_list_concat_then_take_merges_lists():
+    a = PacketList.from_bytes([b"a0", b"a1"], ports=1, timestamps=[10, 30])
+    b = PacketList.from_bytes([b"b0", b"b1", b"b2"], ports=2, timestamps=[5, 20, 40])
+    both = PacketList.concat([a, b])
+    assert both.to_list() == [b"a0", b"a1", b"b0", b"b1", b"b2"]
+    assert list(both.ports) == [1, 1, 2, 2, 2]
+    merged = both.take(np.argsort(both.timestamps, kind="stable"))
+    assert merged.to_list() == [b"b0", b"a0", b"b1", b"a1", b"b2"]
+    assert list(merged.timestamps) == [5, 10, 20, 30, 40]
+    assert len(PacketList.concat([])) == 0
+    assert PacketList.concat([a]) == a
+
+
 def test_packet_list_rejects_bad_input():
     with pytest.raises(IndexError):
         PacketList.from_bytes([b"a"])[1]

@@ -49,6 +49,7 @@ _D_STARTS, _D_ROWOF, _D_ABSENT, _DIM_STRIDE = _d.D_STARTS, _d.D_ROWOF, _d.D_ABSE
     _d.DIM_STRIDE
 _D_STEPS = _d.D_STEPS
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+_U = np.uint64   # unsigned indices: numba adds no negative-index fix-up to them
 _ONE = np.uint64(1)
 
 
@@ -76,9 +77,9 @@ def build(**jit_options):
 
         base: index of the bytes of BASE_L3 dimensions; l4: of the transport header
         (-1: transport fields absent); proto: the IP protocol (-1 unknown)."""
-        default = np.int32(meta[_HDR_DEFAULT])
-        n_dims = np.int64(meta[_HDR_NDIMS])
-        if meta[_HDR_MAGIC] != _MAGIC or n_dims <= 0 or meta[_HDR_NBOXES] <= 0:
+        default = np.int32(meta[_U(_HDR_DEFAULT)])
+        n_dims = np.int64(meta[_U(_HDR_NDIMS)])
+        if meta[_U(_HDR_MAGIC)] != _MAGIC or n_dims <= 0 or meta[_U(_HDR_NBOXES)] <= 0:
             return default
         if n_dims > _MAX_DIMS:
             n_dims = _MAX_DIMS               # never happens with compiled tables
@@ -86,59 +87,59 @@ def build(**jit_options):
         for d in range(n_dims):
             o = _HDR_SIZE + d * _DIM_STRIDE
             # Where the value is, and whether it is there at all.
-            if meta[o + _D_BASE] == _BASE_L4:
-                pos = l4 + meta[o + _D_OFFSET]
-                present = l4 >= 0 and (proto == meta[o + _D_PROTO1] or
-                                       proto == meta[o + _D_PROTO2])
+            if meta[_U(o + _D_BASE)] == _BASE_L4:
+                pos = l4 + meta[_U(o + _D_OFFSET)]
+                present = l4 >= 0 and (proto == meta[_U(o + _D_PROTO1)] or
+                                       proto == meta[_U(o + _D_PROTO2)])
             else:
-                pos = base + meta[o + _D_OFFSET]
+                pos = base + meta[_U(o + _D_OFFSET)]
                 present = True
-            size = np.int64(meta[o + _D_SIZE])
+            size = np.int64(meta[_U(o + _D_SIZE)])
             if not present or pos + size > end:
-                rows[d] = np.int64(meta[o + _D_ABSENT])
+                rows[d] = np.int64(meta[_U(o + _D_ABSENT)])
                 continue
-            v = np.int64(data[pos])           # size is 1..4; these branches go the
+            v = np.int64(data[_U(pos)])           # size is 1..4; these branches go the
             if size > 1:                          # same way for every packet
-                v = (v << 8) | np.int64(data[pos + 1])
+                v = (v << 8) | np.int64(data[_U(pos + 1)])
             if size > 2:
-                v = (v << 8) | np.int64(data[pos + 2])
+                v = (v << 8) | np.int64(data[_U(pos + 2)])
             if size > 3:
-                v = (v << 8) | np.int64(data[pos + 3])
-            v = (v >> meta[o + _D_SHIFT]) & ((np.int64(1) << meta[o + _D_BITS]) - 1)
+                v = (v << 8) | np.int64(data[_U(pos + 3)])
+            v = (v >> meta[_U(o + _D_SHIFT)]) & ((np.int64(1) << meta[_U(o + _D_BITS)]) - 1)
             # Level 1: the bucket's slice [k, hi) of the sorted interval starts.
-            ix = np.int64(meta[o + _D_INDEX]) + (v >> meta[o + _D_BSHIFT])
-            k = np.int64(lookup[ix])
-            hi = np.int64(lookup[ix + 1])
+            ix = np.int64(meta[_U(o + _D_INDEX)]) + (v >> meta[_U(o + _D_BSHIFT)])
+            k = np.int64(lookup[_U(ix)])
+            hi = np.int64(lookup[_U(ix + 1)])
             # Level 2: count the starts <= v in the slice, in a fixed number of
             # halving steps written as integer arithmetic (no data-dependent jump
             # to mispredict), so the searches of all dimensions overlap in the
             # pipeline.  Invariant: every start before k is <= v; a step moves k
             # up to j = k + step when j <= hi and the start before j is <= v.
-            st = np.int64(meta[o + _D_STARTS]) - 1
-            step = (np.int64(1) << meta[o + _D_STEPS]) >> 1
+            st = np.int64(meta[_U(o + _D_STARTS)]) - 1
+            step = (np.int64(1) << meta[_U(o + _D_STEPS)]) >> 1
             while step > 0:
                 room = hi - k - step                       # >= 0 iff j <= hi
                 j = k + step + (room & (room >> 63))       # min(k + step, hi)
-                take = np.int64(lookup[st + j] <= v) & ~(room >> 63)
+                take = np.int64(lookup[_U(st + j)] <= v) & ~(room >> 63)
                 k += step & -take
                 step >>= 1
-            rows[d] = np.int64(lookup[np.int64(meta[o + _D_ROWOF]) + k - 1])
-        n_words = np.int64(meta[_HDR_NWORDS])
-        n_summary = np.int64(meta[_HDR_NSUMMARY])
-        summary_off = np.int64(meta[_HDR_SUMMARY_OFF])
-        port_off = np.int64(meta[_HDR_PORT_OFF])
+            rows[d] = np.int64(lookup[_U(meta[_U(o + _D_ROWOF)] + k - 1)])
+        n_words = np.int64(meta[_U(_HDR_NWORDS)])
+        n_summary = np.int64(meta[_U(_HDR_NSUMMARY)])
+        summary_off = np.int64(meta[_U(_HDR_SUMMARY_OFF)])
+        port_off = np.int64(meta[_U(_HDR_PORT_OFF)])
         for s in range(n_summary):
             # Summary bit j: word s*64+j of the row is non-zero.  AND them to skip words.
             acc = _ALL
             for d in range(n_dims):
-                acc &= bits[summary_off + rows[d] * n_summary + s]
+                acc &= bits[_U(summary_off + rows[d] * n_summary + s)]
             while acc != 0:
                 j = s * 64 + np.int64(trailing_zeros(acc))
                 word = _ALL
                 for d in range(n_dims):
-                    word &= bits[rows[d] * n_words + j]
+                    word &= bits[_U(rows[d] * n_words + j)]
                 if word != 0:
-                    return np.int32(meta[port_off + j * 64 + np.int64(trailing_zeros(word))])
+                    return np.int32(meta[_U(port_off + j * 64 + np.int64(trailing_zeros(word)))])
                 acc &= acc - _ONE
         return default
 
@@ -147,11 +148,12 @@ def build(**jit_options):
         l4 = np.int64(-1)
         proto = np.int64(-1)
         if l3 >= 0 and l3 + 10 <= end:
-            ihl = np.int64(data[l3]) & 0x0F
-            frag_offset = ((np.int64(data[l3 + 6]) << 8) | np.int64(data[l3 + 7])) & 0x1FFF
+            ihl = np.int64(data[_U(l3)]) & 0x0F
+            frag_offset = ((np.int64(data[_U(l3 + 6)]) << 8)
+                           | np.int64(data[_U(l3 + 7)])) & 0x1FFF
             if ihl >= 5 and frag_offset == 0:
                 l4 = l3 + 4 * ihl
-                proto = np.int64(data[l3 + 9])
+                proto = np.int64(data[_U(l3 + 9)])
         return decide(data, l3, l4, proto, end, meta, lookup, bits)
 
     @jit
