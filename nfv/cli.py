@@ -123,6 +123,14 @@ def cmd_compile(args) -> int:
     return _guarded(args.config, action)
 
 
+def cmd_bench(args) -> int:
+    from nfv.bench import run
+
+    defines = _parse_defines(args.define + args.params)
+    return _guarded(args.config, lambda: run(args.config, defines, args.inputs, args.size,
+                                             args.seconds, args.repeat, args.json, args.batch))
+
+
 def cmd_doc(args) -> int:
     from nfv.element import registry
 
@@ -182,6 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emit", choices=("source", "summary"), default="summary")
     p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=value")
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("bench", help="packets/s and ns/packet of a config on the host")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("params", nargs="*", metavar="NAME=value")
+    p.add_argument("--in", dest="inputs", action="append", default=[], metavar="DEV=FILE",
+                   help="loop this pcap (default: generated UDP frames on the first device)")
+    p.add_argument("--size", type=int, default=64, help="generated frame size (default 64)")
+    p.add_argument("--seconds", type=float, default=2.0, help="length of each run")
+    p.add_argument("--repeat", type=int, default=5, help="runs; the median is reported")
+    p.add_argument("--batch", type=int, default=256, help="packets per pipeline call")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=value")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("doc", help="element manual: list classes, or show one")
     p.add_argument("element", nargs="?", metavar="ELEMENT")

@@ -44,6 +44,10 @@ class HostNF:
         self.arena = self.pipeline.new_arena()
         self.driver = HostDriver(self.pipeline.address, self.arena, batch_size=batch_size)
 
+    def reset(self) -> None:
+        """Put the arena back to its initial contents (the driver keeps pointing at it)."""
+        self.arena[:] = self.pipeline.new_arena()
+
     # -- ports ----------------------------------------------------------------------
 
     def input_port(self, port: int | str) -> int:

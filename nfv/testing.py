@@ -42,6 +42,10 @@ class NF:
     def read(self, handler: str) -> str:
         return self.host.read(handler)
 
+    def reset(self) -> None:
+        """Fresh state (counters, tables) for the same compiled pipeline."""
+        self.host.reset()
+
     def close(self) -> None:
         self.host = None
 

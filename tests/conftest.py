@@ -159,3 +159,31 @@ __all__ = [
     "errors_of", "expect_error", "conns", "classes", "args_of", "only_anon", "anon_names",
     "run_nfv",
 ]
+
+
+# -- compiled network functions --------------------------------------------------------
+#
+# A compile costs Numba time, so every test that runs a config shares one NF per
+# (config, defines) for the whole session.  Tests that need fresh counters use
+# `fresh_nf`, which shares the compiled pipeline but gets its own arena.
+
+
+@pytest.fixture(scope="session")
+def nf_cache():
+    return {}
+
+
+@pytest.fixture
+def nf_factory(nf_cache):
+    """nf_factory(config_text_or_path, **defines) -> nfv.testing.NF with a fresh arena."""
+    from nfv.testing import NF
+
+    def make(config: str, **defines):
+        key = (config, tuple(sorted(defines.items())))
+        nf = nf_cache.get(key)
+        if nf is None:
+            nf = nf_cache[key] = NF(config, **defines)
+        nf.reset()
+        return nf
+
+    return make

@@ -1,11 +1,12 @@
 """Kernels of the Ethernet elements."""
-from numba import njit
+
+from nfv.jit import kernel
 
 from nfv import drops
 from nfv.dataplane.packet import BUF_STRIDE
 
 
-@njit(cache=True)
+@kernel
 def ether_encap(pool, meta, i, header):
     """Push the 14-byte header (dst, src, type) into the headroom."""
     if meta[i].offset % BUF_STRIDE < 14:
@@ -18,7 +19,7 @@ def ether_encap(pool, meta, i, header):
     return 0
 
 
-@njit(cache=True)
+@kernel
 def ether_rewrite(pool, meta, i, header):
     """Overwrite the destination and source addresses (the first 12 bytes)."""
     if meta[i].length < 14:

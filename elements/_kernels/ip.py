@@ -1,5 +1,6 @@
 """Kernels of the IPv4 elements: header marking and checking, TTL, checksum, lookup."""
-from numba import njit
+
+from nfv.jit import kernel
 
 from nfv import drops
 from nfv.tables.lpm import lpm_lookup
@@ -7,7 +8,7 @@ from nfv.elements._kernels.packet import (
     ip_header, load16, load32, ones_sum, packet_end, store16)
 
 
-@njit(cache=True)
+@kernel
 def mark_ip_header(pool, meta, i, offset):
     """Mark the IP header `offset` bytes in; set the dst-IP annotation when it is there."""
     start = int(meta[i].offset) + offset
@@ -17,7 +18,7 @@ def mark_ip_header(pool, meta, i, offset):
     return 0
 
 
-@njit(cache=True)
+@kernel
 def check_ip_header(pool, meta, i, bad_sources, offset, verify_checksum):
     """Click's CheckIPHeader: version, IHL, lengths, checksum, source.
 
@@ -52,7 +53,7 @@ def check_ip_header(pool, meta, i, bad_sources, offset, verify_checksum):
     return 0
 
 
-@njit(cache=True)
+@kernel
 def dec_ip_ttl(pool, meta, i, decrement_multicast):
     """TTL - 1 with the checksum patched incrementally (RFC 1624); TTL <= 1 goes to output 1."""
     ip = ip_header(meta, i)
@@ -74,7 +75,7 @@ def dec_ip_ttl(pool, meta, i, decrement_multicast):
     return 0
 
 
-@njit(cache=True)
+@kernel
 def set_ip_checksum(pool, meta, i):
     ip = ip_header(meta, i)
     if ip < 0 or ip + 20 > packet_end(meta, i):
@@ -87,7 +88,7 @@ def set_ip_checksum(pool, meta, i):
     return 0
 
 
-@njit(cache=True)
+@kernel
 def destination(pool, meta, i):
     """The address to route: the dst-IP annotation, else the marked header's destination."""
     addr = int(meta[i].dst_ip)
@@ -98,7 +99,7 @@ def destination(pool, meta, i):
     return addr
 
 
-@njit(cache=True)
+@kernel
 def ip_lookup(pool, meta, i, tbl16, tbl8, route_port, route_gateway):
     """Longest-prefix match on the destination; a route's gateway becomes the dst-IP annotation."""
     r = lpm_lookup(destination(pool, meta, i), tbl16, tbl8)

@@ -1,40 +1,52 @@
 """Small helpers kernels share: header offsets, checksums, byte access."""
-from numba import njit
+
+import numpy as np
+
+from nfv.jit import kernel
 
 NO_NET_HEADER = 0xFFFFFFFF
 
 
-@njit(cache=True)
+@kernel
 def load16(pool, at):
     """Big-endian 16-bit word at pool[at]."""
     return (int(pool[at]) << 8) | int(pool[at + 1])
 
 
-@njit(cache=True)
+@kernel
 def load32(pool, at):
     """Big-endian 32-bit word at pool[at]."""
     return ((int(pool[at]) << 24) | (int(pool[at + 1]) << 16)
             | (int(pool[at + 2]) << 8) | int(pool[at + 3]))
 
 
-@njit(cache=True)
+@kernel
 def store16(pool, at, value):
     pool[at] = (value >> 8) & 0xFF
     pool[at + 1] = value & 0xFF
 
 
-@njit(cache=True)
+@kernel
 def ones_sum(pool, start, nbytes):
-    """One's-complement sum of nbytes (even) from pool[start], folded to 16 bits."""
-    s = 0
-    for k in range(0, nbytes, 2):
-        s += (int(pool[start + k]) << 8) | int(pool[start + k + 1])
-    while s > 0xFFFF:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
+    """One's-complement sum of nbytes (even) from pool[start], folded to 16 bits.
+
+    Adds little-endian 32-bit words (the one's-complement sum does not depend on
+    byte order, RFC 1071 2(B)) and swaps the two bytes of the result at the end:
+    five loads for an IPv4 header instead of twenty.
+    """
+    words = pool[start:start + (nbytes & ~3)].view(np.uint32)
+    s = np.uint64(0)
+    for k in range(words.shape[0]):
+        s += np.uint64(words[k])
+    if nbytes & 2:
+        s += np.uint64(pool[start + nbytes - 2]) | (np.uint64(pool[start + nbytes - 1]) << np.uint64(8))
+    for _ in range(4):
+        s = (s & np.uint64(0xFFFF)) + (s >> np.uint64(16))
+    v = int(s)
+    return ((v & 0xFF) << 8) | (v >> 8)
 
 
-@njit(cache=True)
+@kernel
 def ip_header(meta, i):
     """Index of the marked IPv4 header in the pool, or -1 when none is marked."""
     net = meta[i].net_offset
@@ -43,6 +55,6 @@ def ip_header(meta, i):
     return int(net)
 
 
-@njit(cache=True)
+@kernel
 def packet_end(meta, i):
     return int(meta[i].offset) + int(meta[i].length)

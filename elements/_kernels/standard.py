@@ -1,5 +1,6 @@
 """Kernels of the standard elements (Counter, Paint, Strip, switches, ...)."""
-from numba import njit
+
+from nfv.jit import kernel
 
 from nfv import drops
 from nfv.dataplane.packet import BUF_STRIDE
@@ -7,7 +8,7 @@ from nfv.dataplane.packet import BUF_STRIDE
 from nfv.elements._kernels.packet import packet_end
 
 
-@njit(cache=True)
+@kernel
 def counter(pool, meta, i, counts):
     """counts[0] packets, counts[1] bytes."""
     counts[0] += 1
@@ -15,23 +16,23 @@ def counter(pool, meta, i, counts):
     return 0
 
 
-@njit(cache=True)
+@kernel
 def paint(pool, meta, i, color):
     meta[i].paint = color
     return 0
 
 
-@njit(cache=True)
+@kernel
 def check_paint(pool, meta, i, color):
     return 0 if meta[i].paint == color else 1
 
 
-@njit(cache=True)
+@kernel
 def paint_switch(pool, meta, i):
     return int(meta[i].paint)
 
 
-@njit(cache=True)
+@kernel
 def strip(pool, meta, i, nbytes):
     """Move the data start forward; the bytes stay in the buffer for Unstrip."""
     if meta[i].length < nbytes:
@@ -41,7 +42,7 @@ def strip(pool, meta, i, nbytes):
     return 0
 
 
-@njit(cache=True)
+@kernel
 def unstrip(pool, meta, i, nbytes):
     """Move the data start back into the headroom (the slot start is the limit)."""
     if meta[i].offset % BUF_STRIDE < nbytes:
@@ -51,7 +52,7 @@ def unstrip(pool, meta, i, nbytes):
     return 0
 
 
-@njit(cache=True)
+@kernel
 def round_robin(pool, meta, i, state, noutputs):
     """state[0]: the next output."""
     port = state[0]
@@ -60,7 +61,7 @@ def round_robin(pool, meta, i, state, noutputs):
     return int(port)
 
 
-@njit(cache=True)
+@kernel
 def hash_switch(pool, meta, i, offset, nbytes, noutputs):
     """FNV-1a over the bytes [offset, offset+nbytes) of the packet, modulo the outputs."""
     start = int(meta[i].offset) + offset

@@ -35,6 +35,32 @@ def cache_dir() -> Path:
     return path
 
 
+_FINGERPRINT: str | None = None
+
+
+def code_fingerprint() -> str:
+    """A hash of every source file the generated pipeline compiles in.
+
+    Numba's cache checks only the cached function's own file, so a pipeline
+    that inlines a kernel must change name when any kernel changes.
+    """
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        import nfv.classify
+        import nfv.elements._kernels
+        import nfv.tables
+
+        roots = [Path(nfv.elements._kernels.__file__).parent, Path(nfv.tables.__file__).parent,
+                 Path(nfv.classify.__file__).parent, Path(__file__).parent,
+                 Path(nfv.__file__).parent / "jit.py"]
+        digest = hashlib.sha256(nfv.__version__.encode())
+        for root in roots:
+            for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+                digest.update(path.read_bytes())
+        _FINGERPRINT = digest.hexdigest()[:16]
+    return _FINGERPRINT
+
+
 @dataclass
 class Pipeline:
     """A compiled pipeline: its plan, generated source, and the C address of its entry."""
@@ -69,8 +95,8 @@ class Pipeline:
 def compile_graph(graph: Graph, target: str = "host", boundscheck: bool = False) -> Pipeline:
     """Plan, generate and compile; ConfigErrors for graphs that cannot be compiled."""
     plan = make_plan(graph, target)
-    source = generate(plan, boundscheck)
-    digest = hashlib.sha256(f"{nfv.__version__}\n{source}".encode()).hexdigest()[:20]
+    source = f"# nfv {nfv.__version__}, kernels {code_fingerprint()}\n" + generate(plan, boundscheck)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     path = cache_dir() / f"pipeline_{digest}.py"
     if not path.exists():
         tmp = path.with_suffix(f".tmp{os.getpid()}")

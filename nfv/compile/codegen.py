@@ -69,6 +69,7 @@ class CodeGen:
                 "import numpy as np",
                 "from numba import carray, cfunc, njit, types",
                 "from nfv.dataplane.packet import META_DTYPE",
+                "from nfv.jit import OPTIONS",
                 "from nfv.compile.runtime import copy_packet"]
         for path, local in sorted(self.imports.items()):
             module, func = path.split(":")
@@ -76,7 +77,7 @@ class CodeGen:
         head += ["", "",
                  "# The batch function takes arrays, so a checked build (NUMBA_BOUNDSCHECK=1)",
                  "# can call it from Python and see an IndexError instead of a silent read.",
-                 f"@njit(boundscheck={self.boundscheck}, error_model='numpy', cache=True)",
+                 "@njit(boundscheck=True, **OPTIONS)" if self.boundscheck else "@njit(**OPTIONS)",
                  "def run_batch(pool, meta, n, meta_cap, arena, now):",
                  f"    free = arena[0:{HEADER_BYTES}].view(np.uint32)",
                  f"    stats = arena[{self.plan.stats_offset}:"
@@ -91,7 +92,9 @@ class CodeGen:
                 names.append(var)
             self.views[name] = names
         tail = ["", "",
-                f"@cfunc({SIGNATURE}, error_model='numpy', cache=True)",
+                "# The entry only wraps raw pointers as arrays (once per batch); carray needs",
+                "# Numba's runtime, which the batch function does without.",
+                f"@cfunc({SIGNATURE}, cache=True)",
                 "def pipeline(pool_p, pool_len, meta_p, n, meta_cap, arena_p, arena_len, now):",
                 "    return run_batch(carray(pool_p, (pool_len,), np.uint8),",
                 "                     carray(meta_p, (meta_cap,), META_DTYPE), n, meta_cap,",

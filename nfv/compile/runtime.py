@@ -1,10 +1,11 @@
 """Helpers the generated pipeline calls that belong to no element: packet copies."""
-from numba import njit
+
+from nfv.jit import kernel
 
 from nfv.dataplane.packet import BUF_STRIDE, NO_NET_HEADER
 
 
-@njit(cache=True)
+@kernel
 def copy_packet(pool, meta, free, v, count, capacity):
     """Copy packet v into a buffer from the arena's free list, as record `count`.
 

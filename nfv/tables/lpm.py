@@ -42,6 +42,8 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
+from nfv.jit import kernel
+
 __all__ = [
     "CHUNK", "MAX_VALUE", "POINTER", "TBL16_SIZE", "LpmTable", "build_lpm", "lookup_py",
     "lpm_lookup",
@@ -230,7 +232,7 @@ def build_lpm(routes: Sequence[tuple[int, int, int]],
 # -- looking up ------------------------------------------------------------------------
 
 
-@njit(nogil=True)
+@kernel
 def lpm_lookup(addr, tbl16, tbl8):
     """The value of the longest route containing `addr` (any integer type, low
     32 bits used), or -1; int32.  Reads only array elements: no allocation, no

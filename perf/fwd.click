@@ -1,0 +1,2 @@
+// The forwarding baseline: count and forward.
+FromDevice(0) -> Counter -> ToDevice(1);
