@@ -34,11 +34,15 @@ Table arrays (the matcher's arguments after the packet, in this order)
 -----------------------------------------------------------------------
 meta    int32   header (HDR_* slots), one DIM_STRIDE record per dimension
                 (D_* slots), then the output port of every box
-lookup  uint32  per dimension: bucket index (2**(bits-bshift) + 1 entries:
-                number of interval starts below each bucket), interval starts
-                (sorted, first is 0), row id of each interval
-bits    uint64  bit-vector rows (n_rows x n_words), then summary rows
-                (n_rows x n_summary) at HDR_SUMMARY_OFF
+lookup  uint32  per dimension: a radix index (root table on the value's top
+                bits, 16-entry child nodes on the next 4 bits where a bucket holds
+                more than WINDOW starts; an entry is the index of the bucket's first
+                start, or CHILD | node offset), the interval starts (sorted, the
+                first is 0, then WINDOW pad entries of 0xFFFFFFFF), and the row id
+                of each interval
+bits    uint64  bit-vector rows (n_rows x n_words, n_words a multiple of the
+                chunk size HDR_CHUNK), then summary rows (n_rows x n_summary;
+                summary bit c: chunk c of the row is not all zero) at HDR_SUMMARY_OFF
 
 Every size and offset the matcher uses is read from `meta`, so a smaller
 table's arrays copied over the front of a larger table's arrays
@@ -79,11 +83,28 @@ MAX_TEST_INTERVALS = 1 << 15
 MAX_BOXES = 1 << 16
 #: Largest table, in bytes, before TooComplex (memory grows as intervals x boxes).
 MAX_TABLE_BYTES = 64 << 20
-#: log2 of the bucket count of each dimension's first-level index.
-BUCKET_BITS = 12
+#: Radix index: the root table uses at most this many top bits of a value (4, 8 or 12
+#: for a 16/24/32-bit field, about one root bucket per two interval starts); a child
+#: node uses CHILD_BITS more bits.  Fields of at most ROOT_BITS bits have a direct table.
+ROOT_BITS = 12
+CHILD_BITS = 4
+#: Most interval starts a leaf bucket holds; the matcher compares v with this many starts
+#: at once (one fixed-size, vectorisable loop instead of a branchy binary search).
+WINDOW = 16
+#: Bit-vector rows longer than this many 64-bit words are ANDed in chunks of as many
+#: words (one cache line); shorter rows word by word.
+CHUNK_WORDS = 8
+#: Flag of an index entry that points to a child node.
+CHILD = 1 << 31
 #: A Classifier clause piece whose mask splits it into more intervals than this is
 #: tested byte by byte instead (a byte never has more than 128).
 _RAW_SPLIT = 16
+#: Folding: two groups are combined through a cross-product table when it has at most
+#: FOLD_LIMIT entries, all fold tables together at most MAX_FOLD_ENTRIES, and the
+#: compile-time AND work (entries x words) at most _FOLD_WORK.
+FOLD_LIMIT = 64
+MAX_FOLD_ENTRIES = 1 << 17
+_FOLD_WORK = 1 << 23
 #: Capacity reservation per rule (see `_reserve`).
 _BOXES_PER_RULE = 2
 _STARTS_PER_RULE = 12
@@ -96,15 +117,31 @@ BASE_L3, BASE_L4 = 0, 1      # a dimension's bytes are relative to l3/start, or 
 
 HDR_MAGIC = 0
 HDR_KIND = 1
-HDR_NDIMS = 2
+HDR_NDIMS = 2                # dimensions; dimension d writes its class to slot d
 HDR_NBOXES = 3
-HDR_NWORDS = 4
-HDR_NSUMMARY = 5
+HDR_NWORDS = 4               # words of a bit-vector row
+HDR_NSUMMARY = 5             # words of a summary row
 HDR_DEFAULT = 6              # port when no box matches (-1, or the first all-wildcard rule)
 HDR_PORT_OFF = 7             # meta index of box 0's port
-HDR_SUMMARY_OFF = 8          # bits index of summary row 0
-HDR_NROWS = 9
+HDR_NFOLDS = 8               # fold f writes its class to slot NDIMS + f
+HDR_FOLD_OFF = 9             # meta index of the fold records
+HDR_NFINAL = 10              # groups whose bit vectors are ANDed at the end
+HDR_FINAL_OFF = 11           # meta index of the final-group records
+HDR_CHUNK = 12               # words per chunk: 1 (rows of <= 8 words) or CHUNK_WORDS
+HDR_ANSWER_OFF = 13          # one final group: meta index of its per-class answers, else -1
 HDR_SIZE = 16
+
+FOLD_A = 0                   # fold: class = lookup[TABLE + slot[A] * NB + slot[B]]
+FOLD_B = 1
+FOLD_NB = 2
+FOLD_TABLE = 3
+FOLD_STRIDE = 4
+
+FINAL_SLOT = 0               # final group: its class is slot[SLOT]; class c's row is
+FINAL_ROWS = 1               # bits[ROWS + c * NWORDS ...], its summary bits[SUMMARY + c *
+FINAL_SUMMARY = 2            # NSUMMARY ...]
+FINAL_CLASSES = 3
+FINAL_STRIDE = 4
 
 D_BASE = 0
 D_OFFSET = 1
@@ -113,15 +150,18 @@ D_SHIFT = 3
 D_BITS = 4
 D_PROTO1 = 5                 # transport dims: the protocols the field exists for (-1 unused)
 D_PROTO2 = 6
-D_BSHIFT = 7                 # bucket = value >> D_BSHIFT
-D_INDEX = 8                  # lookup index of the bucket table
+D_BSHIFT = 7                 # root bucket = value >> D_BSHIFT
+D_INDEX = 8                  # lookup index of the root table (child offsets are from here)
 D_STARTS = 9                 # lookup index of the interval starts
 D_NSTARTS = 10
-D_ROWOF = 11                 # lookup index of the interval -> row id table
-D_ABSENT = 12                # row id used when the field is absent
+D_ROWOF = 11                 # lookup index of the interval -> class table
+D_ABSENT = 12                # class of "field absent"
 D_FIELD = 13                 # FIELD_IDS code (ip) or -1 (raw); for debugging only
-D_STEPS = 14                 # search steps: 2**D_STEPS > most starts in one bucket
+D_DIRECT = 14                # 1: the root table maps every value straight to its class
 DIM_STRIDE = 16
+
+#: Slots of the matcher's class array: one per dimension and one per fold.
+MAX_SLOTS = 2 * MAX_DIMS
 
 FIELD_IDS = {name: i for i, name in enumerate(FIELDS)}
 
@@ -571,97 +611,221 @@ def _reserve(n_rules: int, dim_slots: int, kind: str) -> dict[str, int]:
     interval boundaries per box) testing any of the kind's fields."""
     boxes = _BOXES_PER_RULE * n_rules
     words = max(1, -(-boxes // 64))
+    words = _round_up(words, 1 if words <= CHUNK_WORDS else CHUNK_WORDS)
     summary = -(-words // 64)
     starts = _STARTS_PER_RULE * n_rules + 2 * dim_slots
-    rows = starts + dim_slots
+    rows = starts + dim_slots                # classes of the final groups
     if kind == "ip":
-        index = sum((1 << (s.bits - max(0, s.bits - BUCKET_BITS))) + 1 for s in FIELDS.values())
+        roots = sum(1 << _root_bits(s.bits) for s in FIELDS.values())
+        pads = len(FIELDS) * WINDOW
     else:
-        index = min(dim_slots, 8 + n_rules) * ((1 << BUCKET_BITS) + 1)
-    return {"meta": HDR_SIZE + dim_slots * DIM_STRIDE + boxes,
-            "lookup": index + 2 * starts, "bits": rows * (words + summary)}
+        roots = min(dim_slots, 8 + n_rules) * (1 << ROOT_BITS)
+        pads = min(dim_slots, 8 + n_rules) * WINDOW
+    records = HDR_SIZE + dim_slots * (DIM_STRIDE + FOLD_STRIDE + FINAL_STRIDE)
+    return {"meta": records + boxes + rows,
+            "lookup": roots + 4 * starts + pads + min(MAX_FOLD_ENTRIES, 4 * FOLD_LIMIT),
+            "bits": rows * (words + summary)}
+
+
+def _round_up(n: int, k: int) -> int:
+    return -(-n // k) * k
+
+
+def _root_bits(bits: int, n_starts: int | None = None) -> int:
+    """Bits of the root table (the rest of the value splits into CHILD_BITS steps):
+    about one root bucket per two starts, so small tables stay small in the cache.
+    With n_starts None: the largest root the field may get (for reservations)."""
+    if bits <= ROOT_BITS:
+        return bits
+    smallest = (bits - 1) % CHILD_BITS + 1
+    root = smallest
+    while root + CHILD_BITS <= ROOT_BITS and (n_starts is None or (1 << root) < n_starts // 2):
+        root += CHILD_BITS
+    return root
+
+
+def _radix_index(starts: np.ndarray, bits: int) -> list[int]:
+    """The radix index of one dimension (see the module docstring), as a flat list."""
+    table: list[int] = []
+
+    def node(lo: int, shift: int, nbits: int) -> int:
+        at = len(table)
+        table.extend([0] * (1 << nbits))
+        edges = lo + (np.arange((1 << nbits) + 1, dtype=np.int64) << shift)
+        first = np.searchsorted(starts, edges)
+        for i in range(1 << nbits):
+            if first[i + 1] - first[i] <= WINDOW:
+                table[at + i] = int(first[i])
+            else:                            # never at shift 0: a bucket of one value
+                child = node(lo + (i << shift), shift - CHILD_BITS, CHILD_BITS)
+                table[at + i] = CHILD | child
+        return at
+
+    root = _root_bits(bits, len(starts))
+    node(0, bits - root, root)
+    return table
+
+
+def _matrix(vectors: list[int], words: int) -> np.ndarray:
+    """Python-int bit vectors as a (len, words) uint64 matrix, bit b in word b // 64."""
+    out = np.zeros((len(vectors), words), dtype=np.uint64)
+    for i, v in enumerate(vectors):
+        out[i] = np.frombuffer(v.to_bytes(8 * words, "little"), dtype="<u8")
+    return out
+
+
+def _density(rows: np.ndarray) -> float:
+    return float(np.unpackbits(rows.view(np.uint8)).mean()) if rows.size else 0.0
+
+
+@dataclass
+class _Group:
+    """Dimensions whose classes are combined: `slot` holds the class, `rows` maps a
+    class to its bit vector (one row per class)."""
+
+    slot: int
+    rows: np.ndarray
+    names: str
+
+
+def _fold_plan(groups: list[_Group], n_dims: int, words: int):
+    """Fold the cheapest pair of groups (smallest cross product) while the tables stay
+    within the FOLD_* limits.  Returns the folds (slot a, slot b, classes of b, class
+    table) and the groups left."""
+    folds = []
+    used = 0
+    while len(groups) > 1:
+        size, i, j = min((len(a.rows) * len(b.rows), i, j) for i, a in enumerate(groups)
+                         for j, b in enumerate(groups) if i < j)
+        if size > FOLD_LIMIT or size * words > _FOLD_WORK or used + size > MAX_FOLD_ENTRIES:
+            break
+        a, b = groups[i], groups[j]
+        product = (a.rows[:, None, :] & b.rows[None, :, :]).reshape(size, words)
+        classes, table = np.unique(product, axis=0, return_inverse=True)
+        folds.append((a.slot, b.slot, len(b.rows), table.reshape(-1)))
+        used += size
+        groups = [g for k, g in enumerate(groups) if k not in (i, j)]
+        groups.append(_Group(n_dims + len(folds) - 1, classes, f"({a.names} x {b.names})"))
+    return folds, groups
+
+
+def _first_port(row: np.ndarray, ports: list[int], default: int) -> int:
+    """Port of the lowest box set in a bit-vector row, or the default."""
+    nonzero = np.flatnonzero(row)
+    if not len(nonzero):
+        return default
+    word = int(row[nonzero[0]])
+    return ports[int(nonzero[0]) * 64 + (word & -word).bit_length() - 1]
 
 
 def _encode(kind, dims: list[_Dim], boxes: list[Box], ports: list[int], default: int,
             n_rules: int, capacity: int | None, dim_slots: int) -> DecisionTable:
     n_boxes = len(boxes)
     words = -(-n_boxes // 64)
-    summary = -(-words // 64)
-    row_ids: dict[int, int] = {}             # bit vector -> row id, shared by all dims
+    chunk = 1 if words <= CHUNK_WORDS else CHUNK_WORDS
+    words = _round_up(words, chunk)
+    summary = -(-(words // chunk) // 64)
 
-    def row(vector: int) -> int:
-        return row_ids.setdefault(vector, len(row_ids))
-
-    swept = []
-    for dim in dims:
+    # Each dimension's intervals, and the class (distinct bit vector) of each interval.
+    per_dim, groups = [], []
+    for slot, dim in enumerate(dims):
         starts, vectors, absent = _sweep(dim, boxes)
-        rows = [row(v) for v in vectors]
-        density = sum(bin(v).count("1") for v in vectors) / len(vectors)
-        swept.append((density, dim, starts, rows, row(absent)))
-    # Most selective dimension first: the AND loop stops as soon as a word is zero.
-    swept.sort(key=lambda t: t[0])
-    n_rows = len(row_ids)
-    n_starts = sum(len(t[2]) for t in swept)
-    need_bytes = n_rows * (words + summary) * 8 + n_starts * 8
+        ids: dict[int, int] = {}
+        classes = [ids.setdefault(v, len(ids)) for v in vectors]
+        absent_class = ids.setdefault(absent, len(ids))
+        per_dim.append((dim, starts, classes, absent_class))
+        groups.append(_Group(slot, _matrix(list(ids), words), str(dim.key)))
+    folds, finals = _fold_plan(groups, len(dims), words)
+    # Most selective group first: the AND loops stop as soon as a chunk is zero.
+    finals.sort(key=lambda g: _density(g.rows))
+
+    n_rows = sum(len(g.rows) for g in finals)
+    n_starts = sum(len(p[1]) for p in per_dim)
+    fold_entries = sum(len(f[3]) for f in folds)
+    need_bytes = n_rows * (words + summary) * 8 + (3 * n_starts + fold_entries) * 4
     if need_bytes > MAX_TABLE_BYTES:
         raise TooComplex(f"rule set needs a {need_bytes >> 20} MiB table ({n_boxes} "
-                         f"alternatives x {n_rows} distinct intervals); the limit is "
+                         f"alternatives x {n_rows} distinct classes); the limit is "
                          f"{MAX_TABLE_BYTES >> 20} MiB", None, "use fewer rules")
 
     meta = [0] * HDR_SIZE
     lookup: list[np.ndarray] = []
     lookup_len = 0
-    for _, dim, starts, rows, absent_row in swept:
-        bshift = max(0, dim.bits - BUCKET_BITS)
-        n_buckets = 1 << (dim.bits - bshift)
+
+    def put(part) -> int:
+        """Append to `lookup`; its index there."""
+        nonlocal lookup_len
+        at = lookup_len
+        lookup.append(np.asarray(part, dtype=np.int64).astype(np.uint32))
+        lookup_len += len(lookup[-1])
+        return at
+
+    for dim, starts, classes, absent_class in per_dim:
         st = np.asarray(starts, dtype=np.int64)
-        index = np.searchsorted(st, np.arange(n_buckets + 1, dtype=np.int64) << bshift)
-        rec = [0] * DIM_STRIDE
-        protos = list(dim.protos) + [-1, -1]
+        direct = dim.bits <= ROOT_BITS
+        if direct:                           # value -> class, one load
+            index = np.asarray(classes, np.int64)[np.searchsorted(
+                st, np.arange(1 << dim.bits, dtype=np.int64), side="right") - 1]
+        else:
+            index = np.asarray(_radix_index(st, dim.bits), dtype=np.int64)
         if len(dim.protos) > 2:
             raise ValueError(f"field {dim.key} exists for more than two protocols")
+        rec = [0] * DIM_STRIDE
+        protos = list(dim.protos) + [-1, -1]
         rec[D_BASE], rec[D_OFFSET], rec[D_SIZE] = dim.base, dim.offset, dim.size
         rec[D_SHIFT], rec[D_BITS] = dim.shift, dim.bits
         rec[D_PROTO1], rec[D_PROTO2] = protos[0], protos[1]
-        rec[D_BSHIFT] = bshift
-        rec[D_INDEX] = lookup_len
-        rec[D_STARTS] = lookup_len + len(index)
+        rec[D_BSHIFT] = dim.bits - _root_bits(dim.bits, len(starts))
+        rec[D_INDEX] = put(index)
+        rec[D_STARTS] = put(np.concatenate([st, np.full(WINDOW, 0xFFFFFFFF, np.int64)]))
         rec[D_NSTARTS] = len(starts)
-        rec[D_ROWOF] = rec[D_STARTS] + len(starts)
-        rec[D_ABSENT] = absent_row
+        rec[D_ROWOF] = put(classes)
+        rec[D_ABSENT] = absent_class
         rec[D_FIELD] = FIELD_IDS.get(dim.key, -1) if kind == "ip" else -1
-        rec[D_STEPS] = int(np.diff(index).max()).bit_length()
+        rec[D_DIRECT] = int(direct)
         meta += rec
-        for part in (index, st, np.asarray(rows, dtype=np.int64)):
-            lookup.append(part.astype(np.uint32))
-            lookup_len += len(part)
+    fold_off = len(meta)
+    for a, b, nb, table in folds:
+        meta += [a, b, nb, put(table)]
+    final_off = len(meta)
+    bits_parts, bits_len = [], 0
+    for g in finals:
+        n = len(g.rows)
+        nz = (g.rows.reshape(n, words // chunk, chunk) != 0).any(axis=2).astype(np.uint8)
+        nz = np.pad(nz, ((0, 0), (0, summary * 64 - words // chunk)))
+        summ = np.packbits(nz, axis=1, bitorder="little").view("<u8").astype(np.uint64)
+        meta += [g.slot, bits_len, bits_len + g.rows.size, n]
+        bits_parts += [g.rows.ravel(), summ.ravel()]
+        bits_len += g.rows.size + summ.size
     port_off = len(meta)
     meta += ports
-    row_words = np.zeros((n_rows, words), dtype=np.uint64)
-    for vector, r in row_ids.items():
-        if words:
-            row_words[r] = np.frombuffer(vector.to_bytes(8 * words, "little"), dtype="<u8")
-    nz = (row_words != 0).astype(np.uint8)
-    pad = summary * 64 - words
-    nz = np.pad(nz, ((0, 0), (0, pad)))
-    summ = np.packbits(nz, axis=1, bitorder="little").view("<u8").astype(np.uint64) \
-        if n_rows else np.zeros((0, summary), np.uint64)
+    answer_off = -1
+    if len(finals) == 1:                     # one group left: its class decides alone
+        answer_off = len(meta)
+        meta += [_first_port(row, ports, default) for row in finals[0].rows]
     meta[HDR_MAGIC] = MAGIC
     meta[HDR_KIND] = KIND_IP if kind == "ip" else KIND_RAW
-    meta[HDR_NDIMS] = len(swept)
+    meta[HDR_NDIMS] = len(per_dim)
     meta[HDR_NBOXES] = n_boxes
     meta[HDR_NWORDS] = words
     meta[HDR_NSUMMARY] = summary
     meta[HDR_DEFAULT] = default
     meta[HDR_PORT_OFF] = port_off
-    meta[HDR_SUMMARY_OFF] = n_rows * words
-    meta[HDR_NROWS] = n_rows
+    meta[HDR_NFOLDS] = len(folds)
+    meta[HDR_FOLD_OFF] = fold_off
+    meta[HDR_NFINAL] = len(finals)
+    meta[HDR_FINAL_OFF] = final_off
+    meta[HDR_CHUNK] = chunk
+    meta[HDR_ANSWER_OFF] = answer_off
     arrays = [np.asarray(meta, dtype=np.int32),
               np.concatenate(lookup) if lookup else np.zeros(0, np.uint32),
-              np.concatenate([row_words.ravel(), summ.ravel()]).astype(np.uint64)]
-    stats = {"rules": n_rules, "boxes": n_boxes, "dims": len(swept),
-             "fields": [str(t[1].key) for t in swept], "intervals": n_starts, "rows": n_rows,
-             "words": words, "default": default, "capacity": capacity}
+              np.concatenate(bits_parts).astype(np.uint64) if bits_parts
+              else np.zeros(0, np.uint64)]
+    stats = {"rules": n_rules, "boxes": n_boxes, "dims": len(per_dim),
+             "fields": [str(p[0].key) for p in per_dim], "intervals": n_starts,
+             "folds": len(folds), "fold_entries": fold_entries,
+             "final": [g.names for g in finals], "rows": n_rows, "words": words,
+             "chunk": chunk, "default": default, "capacity": capacity}
     if capacity is not None:
         want = _reserve(capacity, dim_slots, kind)
         arrays = [np.concatenate([a, np.zeros(max(0, want[name] - a.size), a.dtype)])

@@ -1,28 +1,38 @@
 """Numba matchers for the decision tables of `decide.py` (the packet-path half of the classifier).
 
-    ip_match(data, l3, end, meta, lookup, bits) -> int32     IPFilter / IPClassifier
-    raw_match(data, start, end, meta, lookup, bits) -> int32 Classifier
+    ip_match(data, l3, end, meta, lookup, bits) -> int32      IPFilter, IPClassifier
+    raw_match(data, start, end, meta, lookup, bits) -> int32  Classifier
 
-data    the uint8 packet pool (1-D); the packet's bytes are data[l3 or start : end].
-l3      index of the IPv4 header's first byte; start: the first byte Classifier
-        offsets count from; end: one past the packet's last byte.
+data    the uint8 packet pool (1-D); the packet is data[l3 : end] (IP header first)
+        or data[start : end] (Classifier offsets count from `start`).
+end     one past the packet's last byte.
 meta, lookup, bits
-        `DecisionTable.arrays`, in that order (int32, uint32, uint64).
+        `DecisionTable.arrays`, in that order (int32, uint32, uint64, contiguous).
 Returns the output port of the first matching rule, or -1 (drop).
 
 Nothing outside [l3, end) / [start, end) is read: a field whose bytes are not all
 inside is absent, and a test on an absent field is false.  Sizes and offsets come
-from `meta`, never from array shapes, so a table may be replaced in place.
+from `meta`, never from array shapes, so a table may be replaced in place between
+two batches (`DecisionTable.load`).
 
-Dataplane rules (DESIGN.md): plain loops over integer arrays, no allocation (the
-per-dimension row ids live in a fixed stack array), no exceptions, no Python
-objects.  `build(**jit_options)` compiles a fresh set with other options, e.g.
-`build(boundscheck=True)` for the tests that prove no read leaves the packet.
+Dataplane rules (DESIGN.md): no allocation (the per-dimension row ids live in a
+stack array), no exceptions, no Python objects, no call out of the function but two
+tiny LLVM-IR vector helpers that reference no symbol.  Table reads the helpers make
+are range-checked in the njit code first.  `build(**jit_options)` compiles a fresh
+pair with other options, e.g. `build(boundscheck=True)` for the tests that prove no
+read leaves the packet.
+
+Lookup (README.md has the why): for each dimension of the table read the field,
+walk the radix index to a leaf bucket, count the interval starts <= value in one
+16-wide vector compare, take the interval's row id; then AND the rows' summary
+words, and for each surviving chunk of 8 words AND the chunks; the lowest set bit
+is the first matching box.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.cpython.unsafe.numbers import trailing_zeros
@@ -36,131 +46,251 @@ __all__ = ["ip_match", "raw_match", "build", "ARRAY_ORDER"]
 ARRAY_ORDER = ("meta", "lookup", "bits")
 
 # Layout constants, frozen into the compiled code as literals.
-_MAX_DIMS = _d.MAX_DIMS
-_MAGIC = _d.MAGIC
-_BASE_L4 = _d.BASE_L4
+_MAX_DIMS, _MAX_SLOTS, _MAGIC, _BASE_L4 = _d.MAX_DIMS, _d.MAX_SLOTS, _d.MAGIC, _d.BASE_L4
 _HDR_MAGIC, _HDR_NDIMS, _HDR_NBOXES = _d.HDR_MAGIC, _d.HDR_NDIMS, _d.HDR_NBOXES
 _HDR_NWORDS, _HDR_NSUMMARY, _HDR_DEFAULT = _d.HDR_NWORDS, _d.HDR_NSUMMARY, _d.HDR_DEFAULT
-_HDR_PORT_OFF, _HDR_SUMMARY_OFF, _HDR_SIZE = _d.HDR_PORT_OFF, _d.HDR_SUMMARY_OFF, _d.HDR_SIZE
-_D_BASE, _D_OFFSET, _D_SIZE, _D_SHIFT, _D_BITS = _d.D_BASE, _d.D_OFFSET, _d.D_SIZE, \
-    _d.D_SHIFT, _d.D_BITS
-_D_PROTO1, _D_PROTO2, _D_BSHIFT, _D_INDEX = _d.D_PROTO1, _d.D_PROTO2, _d.D_BSHIFT, _d.D_INDEX
-_D_STARTS, _D_ROWOF, _D_ABSENT, _DIM_STRIDE = _d.D_STARTS, _d.D_ROWOF, _d.D_ABSENT, \
-    _d.DIM_STRIDE
-_D_STEPS = _d.D_STEPS
+_HDR_PORT_OFF, _HDR_NFOLDS, _HDR_FOLD_OFF = _d.HDR_PORT_OFF, _d.HDR_NFOLDS, _d.HDR_FOLD_OFF
+_HDR_NFINAL, _HDR_FINAL_OFF, _HDR_CHUNK = _d.HDR_NFINAL, _d.HDR_FINAL_OFF, _d.HDR_CHUNK
+_HDR_ANSWER_OFF, _HDR_SIZE = _d.HDR_ANSWER_OFF, _d.HDR_SIZE
+_D_BASE, _D_OFFSET, _D_SIZE, _D_SHIFT = _d.D_BASE, _d.D_OFFSET, _d.D_SIZE, _d.D_SHIFT
+_D_BITS, _D_PROTO1, _D_PROTO2, _D_BSHIFT = _d.D_BITS, _d.D_PROTO1, _d.D_PROTO2, _d.D_BSHIFT
+_D_INDEX, _D_STARTS, _D_NSTARTS, _D_ROWOF = _d.D_INDEX, _d.D_STARTS, _d.D_NSTARTS, _d.D_ROWOF
+_D_ABSENT, _D_DIRECT, _DIM_STRIDE = _d.D_ABSENT, _d.D_DIRECT, _d.DIM_STRIDE
+_FOLD_A, _FOLD_B, _FOLD_NB, _FOLD_TABLE = _d.FOLD_A, _d.FOLD_B, _d.FOLD_NB, _d.FOLD_TABLE
+_FOLD_STRIDE = _d.FOLD_STRIDE
+_FINAL_SLOT, _FINAL_ROWS, _FINAL_SUMMARY = _d.FINAL_SLOT, _d.FINAL_ROWS, _d.FINAL_SUMMARY
+_FINAL_STRIDE = _d.FINAL_STRIDE
+_CHILD, _CHILD_BITS, _CHILD_MASK = _d.CHILD, _d.CHILD_BITS, (1 << _d.CHILD_BITS) - 1
+_WINDOW = _d.WINDOW
+assert _d.WINDOW == 16 and _d.CHUNK_WORDS == 8, "the code below is written for these sizes"
+
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
-_U = np.uint64   # unsigned indices: numba adds no negative-index fix-up to them
 _ONE = np.uint64(1)
+_U = np.uint64    # index type: numba adds no negative-index fix-up to unsigned indices
+
+
+def _stack(element):
+    """An intrinsic: pointer to COUNT `element` slots on the stack, an alloca in the
+    entry block (no heap, no runtime call, the same in the unikernel)."""
+
+    @intrinsic
+    def stack(typingctx, count):
+        if not isinstance(count, types.IntegerLiteral):
+            return None
+
+        def codegen(context, builder, signature, args):
+            slot = context.get_value_type(element)
+            return cgutils.alloca_once(builder, slot, size=count.literal_value, zfill=True)
+
+        return types.CPointer(element)(count), codegen
+
+    return stack
+
+
+_stack_slots = _stack(types.int64)
 
 
 @intrinsic
-def _stack_int64(typingctx, count):
-    """A pointer to `count` int64 slots on the stack (an alloca in the function's entry
-    block: no heap, no runtime call, the same in the unikernel)."""
-    if not isinstance(count, types.IntegerLiteral):
+def _count_le16(typingctx, array, start, value):
+    """How many of array[start:start+16] (uint32) are <= value (0 <= value < 2**32).
+
+    Plain LLVM IR: a <16 x i32> load, an unsigned compare with the broadcast value,
+    and a popcount of the mask (one AVX-512 compare here, four SSE2 compares on a
+    baseline x86-64).  Written by hand because numba has no SIMD types and LLVM made
+    a 16-long carry chain of the equivalent Python loop.  No bounds check: callers
+    check start + 16 <= array.size first."""
+    if not (isinstance(array, types.Array) and array.dtype == types.uint32):
         return None
 
     def codegen(context, builder, signature, args):
-        slot = context.get_value_type(types.int64)
-        return cgutils.alloca_once(builder, slot, size=count.literal_value)
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        i32 = ir.IntType(32)
+        lanes = ir.VectorType(i32, 16)
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), lanes.as_pointer())
+        vector = builder.load(ptr, align=4)
+        splat = builder.insert_element(ir.Constant(lanes, ir.Undefined),
+                                       builder.trunc(args[2], i32), ir.Constant(i32, 0))
+        splat = builder.shuffle_vector(splat, ir.Constant(lanes, ir.Undefined),
+                                       ir.Constant(lanes, [0] * 16))
+        mask = builder.bitcast(builder.icmp_unsigned("<=", vector, splat), ir.IntType(16))
+        ctpop = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(16)])
+        return builder.zext(builder.call(ctpop, [mask]), ir.IntType(64))
 
-    return types.CPointer(types.int64)(count), codegen
+    return types.int64(array, types.int64, types.int64), codegen
 
 
-def build(**jit_options):
-    """Compile (lazily) a fresh (ip_match, raw_match) pair with numba.njit(**jit_options)."""
-    jit = numba.njit(**jit_options)
+def _matcher(jit, is_ip: bool):
+    """One matcher; `is_ip` is a closure constant, so numba compiles the IP header
+    step in or out and both matchers share this body with no call between them."""
 
-    @jit
-    def decide(data, base, l4, proto, end, meta, lookup, bits):
-        """The port of the first box accepted by every dimension, else the default.
-
-        base: index of the bytes of BASE_L3 dimensions; l4: of the transport header
-        (-1: transport fields absent); proto: the IP protocol (-1 unknown)."""
-        default = np.int32(meta[_U(_HDR_DEFAULT)])
+    def match(data, base, end, meta, lookup, bits):
+        # Written with while loops, flags and one return at the end: in this shape
+        # numba's reference-count pruning removes the NRT incref/decref calls of the
+        # array arguments (with break/continue in range loops it keeps 8 calls).
+        result = np.int32(meta[_U(_HDR_DEFAULT)])
         n_dims = np.int64(meta[_U(_HDR_NDIMS)])
-        if meta[_U(_HDR_MAGIC)] != _MAGIC or n_dims <= 0 or meta[_U(_HDR_NBOXES)] <= 0:
-            return default
-        if n_dims > _MAX_DIMS:
-            n_dims = _MAX_DIMS               # never happens with compiled tables
-        rows = _stack_int64(_MAX_DIMS)      # rows[d]: pointer indexing, d < n_dims
-        for d in range(n_dims):
+        n_folds = np.int64(meta[_U(_HDR_NFOLDS)])
+        ok = (meta[_U(_HDR_MAGIC)] == _MAGIC and 0 < n_dims <= _MAX_DIMS
+              and 0 <= n_folds < _MAX_DIMS and meta[_U(_HDR_NBOXES)] > 0)
+        # The transport header, when transport fields exist for this packet at all.
+        l4 = np.int64(-1)
+        proto = np.int64(-1)
+        if is_ip and ok and base >= 0 and base + 10 <= end:
+            ihl = np.int64(data[_U(base)]) & 0x0F
+            frag_offset = ((np.int64(data[_U(base + 6)]) << 8)
+                           | np.int64(data[_U(base + 7)])) & 0x1FFF
+            if ihl >= 5 and frag_offset == 0:
+                l4 = base + 4 * ihl
+                proto = np.int64(data[_U(base + 9)])
+
+        # Phase 1: each dimension's value -> its interval -> the interval's class.
+        slots = _stack_slots(_MAX_SLOTS)
+        d = 0
+        while ok and d < n_dims:
             o = _HDR_SIZE + d * _DIM_STRIDE
-            # Where the value is, and whether it is there at all.
             if meta[_U(o + _D_BASE)] == _BASE_L4:
                 pos = l4 + meta[_U(o + _D_OFFSET)]
                 present = l4 >= 0 and (proto == meta[_U(o + _D_PROTO1)] or
                                        proto == meta[_U(o + _D_PROTO2)])
             else:
                 pos = base + meta[_U(o + _D_OFFSET)]
-                present = True
+                present = base >= 0
             size = np.int64(meta[_U(o + _D_SIZE)])
-            if not present or pos + size > end:
-                rows[d] = np.int64(meta[_U(o + _D_ABSENT)])
-                continue
-            v = np.int64(data[_U(pos)])           # size is 1..4; these branches go the
-            if size > 1:                          # same way for every packet
-                v = (v << 8) | np.int64(data[_U(pos + 1)])
-            if size > 2:
-                v = (v << 8) | np.int64(data[_U(pos + 2)])
-            if size > 3:
-                v = (v << 8) | np.int64(data[_U(pos + 3)])
-            v = (v >> meta[_U(o + _D_SHIFT)]) & ((np.int64(1) << meta[_U(o + _D_BITS)]) - 1)
-            # Level 1: the bucket's slice [k, hi) of the sorted interval starts.
-            ix = np.int64(meta[_U(o + _D_INDEX)]) + (v >> meta[_U(o + _D_BSHIFT)])
-            k = np.int64(lookup[_U(ix)])
-            hi = np.int64(lookup[_U(ix + 1)])
-            # Level 2: count the starts <= v in the slice, in a fixed number of
-            # halving steps written as integer arithmetic (no data-dependent jump
-            # to mispredict), so the searches of all dimensions overlap in the
-            # pipeline.  Invariant: every start before k is <= v; a step moves k
-            # up to j = k + step when j <= hi and the start before j is <= v.
-            st = np.int64(meta[_U(o + _D_STARTS)]) - 1
-            step = (np.int64(1) << meta[_U(o + _D_STEPS)]) >> 1
-            while step > 0:
-                room = hi - k - step                       # >= 0 iff j <= hi
-                j = k + step + (room & (room >> 63))       # min(k + step, hi)
-                take = np.int64(lookup[_U(st + j)] <= v) & ~(room >> 63)
-                k += step & -take
-                step >>= 1
-            rows[d] = np.int64(lookup[_U(meta[_U(o + _D_ROWOF)] + k - 1)])
+            cls = np.int64(meta[_U(o + _D_ABSENT)])
+            if present and pos + size <= end:
+                v = np.int64(data[_U(pos)])       # size is 1..4; these branches go the
+                if size > 1:                      # same way for every packet
+                    v = (v << 8) | np.int64(data[_U(pos + 1)])
+                if size > 2:
+                    v = (v << 8) | np.int64(data[_U(pos + 2)])
+                if size > 3:
+                    v = (v << 8) | np.int64(data[_U(pos + 3)])
+                v = (v >> meta[_U(o + _D_SHIFT)]) & ((np.int64(1) << meta[_U(o + _D_BITS)]) - 1)
+                ix = np.int64(meta[_U(o + _D_INDEX)])
+                shift = np.int64(meta[_U(o + _D_BSHIFT)])
+                k = np.int64(lookup[_U(ix + (v >> shift))])
+                if meta[_U(o + _D_DIRECT)] != 0:
+                    cls = k                       # narrow field: the entry is the class
+                else:
+                    # Radix index down to a leaf bucket; k = the index of its first
+                    # interval start.  The bucket holds at most WINDOW starts and all
+                    # later ones are > v (later buckets, then the 0xFFFFFFFF pad), so
+                    # counting the starts <= v in a fixed window of 16 finds the interval.
+                    while k >= _CHILD:
+                        shift -= _CHILD_BITS
+                        k = np.int64(lookup[_U(ix + (k - _CHILD) + ((v >> shift) & _CHILD_MASK))])
+                    st = np.int64(meta[_U(o + _D_STARTS)]) + k
+                    if st >= 0 and st + _WINDOW <= lookup.size:
+                        k += _count_le16(lookup, st, v)
+                        n_starts = np.int64(meta[_U(o + _D_NSTARTS)])
+                        k = k if k < n_starts else n_starts  # v == 0xFFFFFFFF counts the pad
+                        cls = np.int64(lookup[_U(meta[_U(o + _D_ROWOF)] + k - 1)])
+                    else:
+                        ok = False                # corrupt table; never for compiled ones
+            slots[d] = cls
+            d += 1
+        # Folds: the class of a pair of groups, from their cross-product table.
+        f = 0
+        while ok and f < n_folds:
+            o = np.int64(meta[_U(_HDR_FOLD_OFF)]) + f * _FOLD_STRIDE
+            at = (np.int64(meta[_U(o + _FOLD_TABLE)])
+                  + slots[meta[_U(o + _FOLD_A)]] * meta[_U(o + _FOLD_NB)]
+                  + slots[meta[_U(o + _FOLD_B)]])
+            if 0 <= at < lookup.size:
+                slots[n_dims + f] = np.int64(lookup[_U(at)])
+            else:
+                ok = False                        # corrupt table; never for compiled ones
+            f += 1
+
+        n_final = np.int64(meta[_U(_HDR_NFINAL)])
+        final_off = np.int64(meta[_U(_HDR_FINAL_OFF)])
+        answer_off = np.int64(meta[_U(_HDR_ANSWER_OFF)])
+        if ok and answer_off >= 0:
+            # Everything folded into one group: its class is the answer.
+            result = np.int32(meta[_U(answer_off + slots[meta[_U(final_off + _FINAL_SLOT)]])])
+            ok = False
+        if n_final > _MAX_DIMS:
+            ok = False
+
+        # Phase 2: AND the final groups' rows.  Summary bit c of a row: its chunk c
+        # (1 or 8 words) is not all zero; ANDed over the groups it names the chunks
+        # worth ANDing.
         n_words = np.int64(meta[_U(_HDR_NWORDS)])
         n_summary = np.int64(meta[_U(_HDR_NSUMMARY)])
-        summary_off = np.int64(meta[_U(_HDR_SUMMARY_OFF)])
         port_off = np.int64(meta[_U(_HDR_PORT_OFF)])
-        for s in range(n_summary):
-            # Summary bit j: word s*64+j of the row is non-zero.  AND them to skip words.
+        chunk = np.int64(meta[_U(_HDR_CHUNK)])
+        row_at = _stack_slots(_MAX_DIMS)         # bits index of each group's row
+        summary_at = _stack_slots(_MAX_DIMS)     # bits index of its summary row
+        g = 0
+        while ok and g < n_final:
+            o = final_off + g * _FINAL_STRIDE
+            cls = slots[meta[_U(o + _FINAL_SLOT)]]
+            row_at[g] = meta[_U(o + _FINAL_ROWS)] + cls * n_words
+            summary_at[g] = meta[_U(o + _FINAL_SUMMARY)] + cls * n_summary
+            g += 1
+        s = 0
+        while ok and s < n_summary:
             acc = _ALL
-            for d in range(n_dims):
-                acc &= bits[_U(summary_off + rows[d] * n_summary + s)]
-            while acc != 0:
+            g = 0
+            while g < n_final and acc != 0:      # (a loop with an exit test: LLVM does
+                acc &= bits[_U(summary_at[g] + s)]   # not turn it into slow gathers)
+                g += 1
+            while acc != 0 and chunk == 1:        # short rows: word by word
                 j = s * 64 + np.int64(trailing_zeros(acc))
-                word = _ALL
-                for d in range(n_dims):
-                    word &= bits[_U(rows[d] * n_words + j)]
-                if word != 0:
-                    return np.int32(meta[_U(port_off + j * 64 + np.int64(trailing_zeros(word)))])
-                acc &= acc - _ONE
-        return default
+                w = _ALL
+                g = 0
+                while w != 0 and g < n_final:
+                    w &= bits[_U(row_at[g] + j)]
+                    g += 1
+                if w != 0:
+                    result = np.int32(meta[_U(port_off + j * 64 + np.int64(trailing_zeros(w)))])
+                    ok = False                    # found: leave every loop
+                    acc = np.uint64(0)
+                else:
+                    acc &= acc - _ONE
+            while acc != 0:                       # long rows: 8-word chunks
+                first = (s * 64 + np.int64(trailing_zeros(acc))) * 8
+                # Eight locals, not an array: they stay in registers.
+                w0 = w1 = w2 = w3 = w4 = w5 = w6 = w7 = _ALL
+                alive = True
+                g = 0
+                while alive and g < n_final:
+                    r = row_at[g] + first
+                    w0 &= bits[_U(r)]
+                    w1 &= bits[_U(r + 1)]
+                    w2 &= bits[_U(r + 2)]
+                    w3 &= bits[_U(r + 3)]
+                    w4 &= bits[_U(r + 4)]
+                    w5 &= bits[_U(r + 5)]
+                    w6 &= bits[_U(r + 6)]
+                    w7 &= bits[_U(r + 7)]
+                    alive = (w0 | w1 | w2 | w3 | w4 | w5 | w6 | w7) != 0
+                    g += 1
+                if alive:                         # the lowest set bit is the first box
+                    nonzero = (np.uint64(w0 != 0) | np.uint64(w1 != 0) << 1
+                               | np.uint64(w2 != 0) << 2 | np.uint64(w3 != 0) << 3
+                               | np.uint64(w4 != 0) << 4 | np.uint64(w5 != 0) << 5
+                               | np.uint64(w6 != 0) << 6 | np.uint64(w7 != 0) << 7)
+                    i = np.int64(trailing_zeros(nonzero))
+                    w = w0 if i == 0 else w1 if i == 1 else w2 if i == 2 else \
+                        w3 if i == 3 else w4 if i == 4 else w5 if i == 5 else \
+                        w6 if i == 6 else w7
+                    box = (first + i) * 64 + np.int64(trailing_zeros(w))
+                    result = np.int32(meta[_U(port_off + box)])
+                    ok = False                    # found: leave every loop
+                    acc = np.uint64(0)
+                else:
+                    acc &= acc - _ONE
+            s += 1
+        return result
 
-    @jit
-    def ip_match(data, l3, end, meta, lookup, bits):
-        l4 = np.int64(-1)
-        proto = np.int64(-1)
-        if l3 >= 0 and l3 + 10 <= end:
-            ihl = np.int64(data[_U(l3)]) & 0x0F
-            frag_offset = ((np.int64(data[_U(l3 + 6)]) << 8)
-                           | np.int64(data[_U(l3 + 7)])) & 0x1FFF
-            if ihl >= 5 and frag_offset == 0:
-                l4 = l3 + 4 * ihl
-                proto = np.int64(data[_U(l3 + 9)])
-        return decide(data, l3, l4, proto, end, meta, lookup, bits)
+    return jit(match)
 
-    @jit
-    def raw_match(data, start, end, meta, lookup, bits):
-        return decide(data, start, np.int64(-1), np.int64(-1), end, meta, lookup, bits)
 
-    return ip_match, raw_match
+def build(**jit_options):
+    """Compile (lazily) a fresh (ip_match, raw_match) pair with numba.njit(**jit_options)."""
+    jit = numba.njit(**jit_options)
+    return _matcher(jit, True), _matcher(jit, False)
 
 
 ip_match, raw_match = build()

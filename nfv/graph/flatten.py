@@ -18,7 +18,7 @@ from nfv.element import Element
 from nfv.errors import ConfigError, Pos
 from nfv.graph.params import VarEnv, expand, read_defines
 from nfv.lang import ast
-from nfv.lang.config import ConfigArg, split_args, split_keyword
+from nfv.lang.config import ConfigArg, concat, fixed_arg, split_args, split_keyword
 
 MAX_DEPTH = 64  # compound nesting; deeper means a runaway definition
 
@@ -715,15 +715,13 @@ def bind_formals(formals: list[ast.Formal], args: list[ConfigArg]) -> dict[str, 
 
 
 def join_args(args: list[ConfigArg], fallback: Pos) -> ConfigArg:
-    """Arguments joined back with ', ' (for __REST__), keeping positions."""
-    text, positions = [], []
+    """Arguments joined back with ', ' (for __REST__), keeping their maps."""
+    pieces: list[ConfigArg] = []
     for i, a in enumerate(args):
         if i:
-            text.append(", ")
-            positions.extend([a.pos, a.pos])
-        text.append(a.text)
-        positions.extend(a.positions)
-    return ConfigArg("".join(text), tuple(positions), fallback)
+            pieces.append(fixed_arg(", ", a.pos))
+        pieces.append(a)
+    return concat(pieces, fallback)
 
 
 def resolve_tunnels(edges: list[Edge]) -> list[Edge]:

@@ -10,9 +10,10 @@ import re
 from dataclasses import dataclass
 
 from nfv.errors import ConfigError, Pos
-from nfv.lang.config import ConfigArg, make_arg, split_args
+from nfv.lang.config import ConfigArg, concat, fixed_arg, make_arg, split_args
 
-_NAME = re.compile(r"\$(?:([A-Za-z0-9_]+)|\{([A-Za-z0-9_]+)(?:-([^}]*))?\})")
+# A parameter reference, or a single-quoted stretch (skipped whole: no expansion inside).
+_NAME_OR_QUOTE = re.compile(r"\$(?:([A-Za-z0-9_]+)|\{([A-Za-z0-9_]+)(?:-([^}]*))?\})|'[^']*'?")
 
 
 @dataclass
@@ -43,34 +44,29 @@ def expand(arg: ConfigArg, env: VarEnv) -> ConfigArg:
     text = arg.text
     if "$" not in text:
         return arg
-    chars: list[str] = []
-    positions: list = []
-    i, in_single = 0, False
-    while i < len(text):
-        ch = text[i]
-        if ch == "'" :
-            in_single = not in_single
-        m = _NAME.match(text, i) if ch == "$" and not in_single else None
-        if m is None:
-            chars.append(ch)
-            positions.append(arg.positions[i])
-            i += 1
-            continue
+    pieces: list[ConfigArg] = []
+    kept = 0  # text[kept:] not yet copied
+    for m in _NAME_OR_QUOTE.finditer(text):
+        if m.group(0).startswith("'"):
+            continue  # a single-quoted stretch: no expansion inside
         name = "$" + (m.group(1) or m.group(2))
         value = env.lookup(name)
         if value is None and m.group(3) is not None:
             value = arg.slice(m.start(3), m.end(3))
         if value is None:
             known = ", ".join(sorted(set(env.names()))) or "none"
-            raise ConfigError(f"undefined parameter {name}", arg.positions[i],
+            raise ConfigError(f"undefined parameter {name}", arg.pos_at(m.start()),
                               f"define it with define({name} VALUE) or pass "
                               f"{name[1:]}=VALUE on the command line (defined here: {known})")
-        chars.extend(value.text)
-        # Text that came from a value keeps the value's positions; an empty value has none.
-        positions.extend(value.positions if len(value.positions) == len(value.text)
-                         else [arg.positions[i]] * len(value.text))
-        i = m.end()
-    return ConfigArg("".join(chars), tuple(positions), arg.fallback)
+        pieces.append(arg.slice(kept, m.start()))
+        # A value keeps its own map; one without (an empty value) maps to the `$name`.
+        pieces.append(value if value.runs or not value.text else
+                      fixed_arg(value.text, arg.pos_at(m.start())))
+        kept = m.end()
+    if kept == 0:
+        return arg
+    pieces.append(arg.slice(kept))
+    return concat(pieces, arg.fallback)
 
 
 def read_defines(config: ConfigArg, env: VarEnv, errors: list[ConfigError]):
