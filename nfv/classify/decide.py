@@ -102,7 +102,7 @@ _RAW_SPLIT = 16
 #: Folding: two groups are combined through a cross-product table when it has at most
 #: FOLD_LIMIT entries, all fold tables together at most MAX_FOLD_ENTRIES, and the
 #: compile-time AND work (entries x words) at most _FOLD_WORK.
-FOLD_LIMIT = 64
+FOLD_LIMIT = 1 << 14
 MAX_FOLD_ENTRIES = 1 << 17
 _FOLD_WORK = 1 << 23
 #: Capacity reservation per rule (see `_reserve`).

@@ -70,15 +70,18 @@ class ConfigArg:
     def slice(self, start: int, end: int | None = None) -> "ConfigArg":
         """The sub-argument text[start:end], with its map."""
         end = len(self.text) if end is None else max(start, min(end, len(self.text)))
+        first = self.pos_at(start)
         if start >= end:
-            return ConfigArg("", (), self.pos_at(start))
+            return ConfigArg("", (), first)
+        if len(self.runs) == 1:  # the usual case: text as written, one run
+            return ConfigArg(self.text[start:end], ((0, first, self.runs[0][2]),), first)
         k = max(bisect_right(self._starts, start) - 1, 0)
-        runs = [(0, self.pos_at(start), self.runs[k][2])] if self.runs else []
+        runs = [(0, first, self.runs[k][2])] if self.runs else []
         for offset, pos, advances in self.runs[k + 1:]:
             if offset >= end:
                 break
             runs.append((offset - start, pos, advances))
-        return ConfigArg(self.text[start:end], tuple(runs), self.pos_at(start))
+        return ConfigArg(self.text[start:end], tuple(runs), first)
 
     def strip(self) -> "ConfigArg":
         """The argument without leading and trailing whitespace."""
