@@ -21,3 +21,8 @@ OPTIONS = dict(cache=True, _nrt=False, error_model="numpy")
 # leaves bigger kernels (CheckIPHeader's checksum loop) as calls that pass every
 # array as a 7-word struct on the stack, which cost 20 ns a packet.
 kernel = njit(inline="always", **OPTIONS)
+
+# For kernels whose body is a large search (the classifiers' decision tables):
+# inlining them at IR level into every path multiplies compile time; the call
+# costs a few ns against tens of ns of work.
+kernel_call = njit(**OPTIONS)

@@ -1,13 +1,13 @@
 """Kernels of the classifiers: one decision-table lookup each (nfv/classify/README.md)."""
 
-from nfv.jit import kernel
+from nfv.jit import kernel_call
 
 from nfv import drops
 from nfv.classify.match import ip_match, raw_match
 from nfv.elements._kernels.packet import ip_header, packet_end
 
 
-@kernel
+@kernel_call
 def ip_classify(pool, meta, i, t_meta, t_lookup, t_bits):
     """IPFilter / IPClassifier: rules over the marked IP header (the data start if none)."""
     l3 = ip_header(meta, i)
@@ -17,7 +17,7 @@ def ip_classify(pool, meta, i, t_meta, t_lookup, t_bits):
     return port if port >= 0 else -drops.FILTERED
 
 
-@kernel
+@kernel_call
 def raw_classify(pool, meta, i, t_meta, t_lookup, t_bits):
     """Classifier: byte patterns from the start of the packet data."""
     port = raw_match(pool, int(meta[i].offset), packet_end(meta, i), t_meta, t_lookup, t_bits)

@@ -1,14 +1,21 @@
 """Compile classifier rule sets into decision tables for the Numba matchers in `match.py`.
 
-Design (README.md beside this file has the why and the costs): every rule is
-turned into a union of *boxes* (DNF: a conjunction of one value set per field,
-a field left out of a box is a wildcard).  Boxes are numbered in priority order
-(rule 0's boxes first).  For each field ("dimension") the boundaries of all
-boxes' sets cut the field's value range into elementary intervals, and each
-interval carries a bit vector with one bit per box: set when the box accepts
-that interval.  A lookup finds each field's interval, ANDs the bit vectors
-word by word and answers the box of the lowest set bit (Lakshman-Stiliadis),
-with one summary word per 64 words to skip zero words (aggregated bit vectors).
+Design (README.md beside this file has the why, the costs and the limits):
+
+1. Every rule becomes a union of *boxes* (DNF: a conjunction of one value set per
+   field; a field left out of a box is a wildcard).  Boxes are numbered in
+   priority order, rule 0's first; the first box that accepts a packet answers.
+2. Per field ("dimension"), the boundaries of all boxes' sets cut the field's
+   values into elementary intervals.  Intervals accepted by the same boxes form
+   one *class*; a class's bit vector has bit b set when box b accepts it.
+   Lookup: value -> interval (radix index + one 16-wide compare) -> class.
+3. Pairs of dimensions with few classes are *folded* (RFC-style) through a
+   cross-product table into one group whose class is the AND of theirs, while
+   the tables stay small.  If everything folds into one group, each of its
+   classes stores its answer and a lookup ends there.
+4. Otherwise the bit vectors of the remaining groups' classes are ANDed chunk by
+   chunk (Lakshman-Stiliadis), with summary words to skip zero chunks when the
+   rows are long; the lowest set bit is the first matching box.
 
 Public API
 ----------
@@ -19,6 +26,7 @@ evaluate(expr, packet, l3)                   the reference semantics of one expr
 evaluate_pattern(pattern, packet, start=0)   the reference semantics of one Classifier pattern
 reference_ipfilter / reference_ipclassifier / reference_classifier
                                              first-match oracles, same answers as the tables
+TooComplex                                   what a rule set beyond the limits raises
 
 Absent fields
 -------------
@@ -28,25 +36,30 @@ header's first 10 bytes are present, IHL >= 5, the fragment offset is 0 and
 ip.proto is one of the field's protocols.  A `FieldTest` on an absent field
 is false whatever its operator, so `not TEST` is true.  In the tables a
 field's value set lives on [0, max + 1], where max + 1 stands for "absent";
-a test never contains it, its complement always does.
+a test never contains it, its complement always does.  A Classifier clause is
+a test on its bytes the same way (a negated clause holds on a short packet).
 
 Table arrays (the matcher's arguments after the packet, in this order)
 -----------------------------------------------------------------------
-meta    int32   header (HDR_* slots), one DIM_STRIDE record per dimension
-                (D_* slots), then the output port of every box
-lookup  uint32  per dimension: a radix index (root table on the value's top
-                bits, 16-entry child nodes on the next 4 bits where a bucket holds
-                more than WINDOW starts; an entry is the index of the bucket's first
-                start, or CHILD | node offset), the interval starts (sorted, the
-                first is 0, then WINDOW pad entries of 0xFFFFFFFF), and the row id
-                of each interval
-bits    uint64  bit-vector rows (n_rows x n_words, n_words a multiple of the
-                chunk size HDR_CHUNK), then summary rows (n_rows x n_summary;
-                summary bit c: chunk c of the row is not all zero) at HDR_SUMMARY_OFF
+meta    int32   header (HDR_*), one DIM_STRIDE record per dimension (D_*), one
+                FOLD_STRIDE record per fold (FOLD_*), one FINAL_STRIDE record
+                per final group (FINAL_*), the output port of every box, and the
+                per-class answers when one group is left (HDR_ANSWER_OFF)
+lookup  uint32  per dimension: its index (a direct value -> class table for
+                fields of at most ROOT_BITS bits; else a radix index: a root
+                table on the value's top bits and 16-entry child nodes on the
+                next 4 bits where a bucket holds more than WINDOW starts, an
+                entry being the index of the bucket's first start or CHILD |
+                node offset), its interval starts (sorted, the first is 0, then
+                WINDOW pad entries of 0xFFFFFFFF), the class of each interval;
+                then the fold tables
+bits    uint64  per final group: its classes' bit vectors (NWORDS words each,
+                a multiple of the chunk width HDR_CHUNK), then their summary
+                words (NSUMMARY each; only for rows longer than SHORT_WORDS)
 
 Every size and offset the matcher uses is read from `meta`, so a smaller
 table's arrays copied over the front of a larger table's arrays
-(`DecisionTable.load`) are matched correctly without recompiling.
+(`DecisionTable.copy_from`) are matched correctly without recompiling.
 """
 from __future__ import annotations
 
@@ -71,7 +84,7 @@ __all__ = [
 # -- limits ----------------------------------------------------------------------------------
 
 #: Most dimensions (distinct fields, or distinct byte spans for Classifier) one table may
-#: test; the matcher keeps one row id per dimension in a fixed stack array of this size.
+#: test; the matcher keeps one class per dimension in a fixed stack array.
 MAX_DIMS = 32
 #: Most conjunctions (boxes) one rule may expand to; beyond it TooComplex names the rule.
 MAX_ALTERNATIVES = 1024
@@ -91,8 +104,12 @@ CHILD_BITS = 4
 #: Most interval starts a leaf bucket holds; the matcher compares v with this many starts
 #: at once (one fixed-size, vectorisable loop instead of a branchy binary search).
 WINDOW = 16
-#: Bit-vector rows longer than this many 64-bit words are ANDed in chunks of as many
-#: words (one cache line); shorter rows word by word.
+#: Bit-vector rows are ANDed a chunk at a time, in a vector register.  Rows of at most
+#: SHORT_WORDS 64-bit words are scanned chunk after chunk from the first, in chunks of
+#: 1, 2, 4 or 8 words (the smallest that holds a row of up to 8 words); longer rows
+#: in chunks of CHUNK_WORDS (one cache line) guided by summary words (bit c: chunk c
+#: of the row is not all zero).
+SHORT_WORDS = 16
 CHUNK_WORDS = 8
 #: Flag of an index entry that points to a child node.
 CHILD = 1 << 31
@@ -102,7 +119,7 @@ _RAW_SPLIT = 16
 #: Folding: two groups are combined through a cross-product table when it has at most
 #: FOLD_LIMIT entries, all fold tables together at most MAX_FOLD_ENTRIES, and the
 #: compile-time AND work (entries x words) at most _FOLD_WORK.
-FOLD_LIMIT = 1 << 14
+FOLD_LIMIT = 1 << 12
 MAX_FOLD_ENTRIES = 1 << 17
 _FOLD_WORK = 1 << 23
 #: Capacity reservation per rule (see `_reserve`).
@@ -127,7 +144,7 @@ HDR_NFOLDS = 8               # fold f writes its class to slot NDIMS + f
 HDR_FOLD_OFF = 9             # meta index of the fold records
 HDR_NFINAL = 10              # groups whose bit vectors are ANDed at the end
 HDR_FINAL_OFF = 11           # meta index of the final-group records
-HDR_CHUNK = 12               # words per chunk: 1 (rows of <= 8 words) or CHUNK_WORDS
+HDR_CHUNK = 12               # words per chunk: 1, 2, 4 or 8
 HDR_ANSWER_OFF = 13          # one final group: meta index of its per-class answers, else -1
 HDR_SIZE = 16
 
@@ -154,7 +171,7 @@ D_BSHIFT = 7                 # root bucket = value >> D_BSHIFT
 D_INDEX = 8                  # lookup index of the root table (child offsets are from here)
 D_STARTS = 9                 # lookup index of the interval starts
 D_NSTARTS = 10
-D_ROWOF = 11                 # lookup index of the interval -> class table
+D_CLASS = 11                 # lookup index of the interval -> class table
 D_ABSENT = 12                # class of "field absent"
 D_FIELD = 13                 # FIELD_IDS code (ip) or -1 (raw); for debugging only
 D_DIRECT = 14                # 1: the root table maps every value straight to its class
@@ -515,11 +532,31 @@ class DecisionTable:
         return other.kind == self.kind and len(other.arrays) == len(self.arrays) and all(
             o.dtype == s.dtype and o.size <= s.size for o, s in zip(other.arrays, self.arrays))
 
-    def load(self, other: "DecisionTable") -> None:
-        """Replace this table's contents with `other`'s, in place (same array objects).
+    def describe(self) -> str:
+        """The table in words (for a `program` read handler, and for debugging)."""
+        s = self.stats
+        if not s:
+            return "empty table"
+        lines = [f"{s['rules']} rules -> {s['boxes']} alternatives; no match -> "
+                 f"{s['default']}; {self.nbytes} bytes"]
+        for name, n, c in zip(s["fields"], s["field_intervals"], s["field_classes"]):
+            lines.append(f"field {name}: {n} intervals, {c} classes")
+        if s["folds"]:
+            lines.append(f"{s['folds']} folds ({s['fold_entries']} table entries)")
+        if len(s["final"]) == 1:
+            lines.append(f"{s['final'][0]}: {s['final_classes'][0]} classes, each with its "
+                         "answer")
+        for name, c in zip(s["final"] if len(s["final"]) > 1 else (), s["final_classes"]):
+            lines.append(f"AND {name}: {c} classes x {s['words']} words")
+        return "\n".join(lines)
 
-        This is what a write handler does between two batches: the matcher keeps
-        its arguments and reads the new sizes from the new header.
+    def copy_from(self, other: "DecisionTable") -> None:
+        """Replace this table's contents by `other`'s, in place (a rule update).
+
+        The arrays keep their identity and sizes; `other`'s arrays are copied over
+        their front and the rest is zeroed.  The matcher keeps its arguments and
+        reads the new sizes from the new header.  Only between two batches: a
+        lookup during the copy may see a mix.
         """
         if not self.fits(other):
             raise ValueError(f"rule set needs {_sizes(other)} array entries, "
@@ -611,7 +648,7 @@ def _reserve(n_rules: int, dim_slots: int, kind: str) -> dict[str, int]:
     interval boundaries per box) testing any of the kind's fields."""
     boxes = _BOXES_PER_RULE * n_rules
     words = max(1, -(-boxes // 64))
-    words = _round_up(words, 1 if words <= CHUNK_WORDS else CHUNK_WORDS)
+    words = _round_up(words, _chunk_words(words))
     summary = -(-words // 64)
     starts = _STARTS_PER_RULE * n_rules + 2 * dim_slots
     rows = starts + dim_slots                # classes of the final groups
@@ -629,6 +666,11 @@ def _reserve(n_rules: int, dim_slots: int, kind: str) -> dict[str, int]:
 
 def _round_up(n: int, k: int) -> int:
     return -(-n // k) * k
+
+
+def _chunk_words(words: int) -> int:
+    """Chunk width for rows of `words` words: 1, 2, 4 or 8."""
+    return 1 << min(3, max(0, words - 1).bit_length())
 
 
 def _root_bits(bits: int, n_starts: int | None = None) -> int:
@@ -722,19 +764,29 @@ def _encode(kind, dims: list[_Dim], boxes: list[Box], ports: list[int], default:
             n_rules: int, capacity: int | None, dim_slots: int) -> DecisionTable:
     n_boxes = len(boxes)
     words = -(-n_boxes // 64)
-    chunk = 1 if words <= CHUNK_WORDS else CHUNK_WORDS
+    chunk = _chunk_words(words)
     words = _round_up(words, chunk)
-    summary = -(-(words // chunk) // 64)
+    summary = -(-(words // CHUNK_WORDS) // 64) if words > SHORT_WORDS else 0
 
     # Each dimension's intervals, and the class (distinct bit vector) of each interval.
-    per_dim, groups = [], []
-    for slot, dim in enumerate(dims):
+    per_dim, vectors_of = [], []
+    for dim in dims:
         starts, vectors, absent = _sweep(dim, boxes)
         ids: dict[int, int] = {}
         classes = [ids.setdefault(v, len(ids)) for v in vectors]
         absent_class = ids.setdefault(absent, len(ids))
         per_dim.append((dim, starts, classes, absent_class))
-        groups.append(_Group(slot, _matrix(list(ids), words), str(dim.key)))
+        vectors_of.append(list(ids))
+    # Memory grows as classes x boxes: refuse before building the bit-vector matrices.
+    need_bytes = sum(len(v) for v in vectors_of) * (words + summary) * 8 \
+        + 3 * 4 * sum(len(p[1]) for p in per_dim)
+    if need_bytes > MAX_TABLE_BYTES:
+        raise TooComplex(f"rule set needs a {need_bytes >> 20} MiB table ({n_boxes} "
+                         f"alternatives x {sum(len(v) for v in vectors_of)} distinct "
+                         f"classes); the limit is {MAX_TABLE_BYTES >> 20} MiB", None,
+                         "use fewer rules, or rules that share more addresses and ports")
+    groups = [_Group(slot, _matrix(v, words), str(dim.key))
+              for slot, (dim, v) in enumerate(zip(dims, vectors_of))]
     folds, finals = _fold_plan(groups, len(dims), words)
     # Most selective group first: the AND loops stop as soon as a chunk is zero.
     finals.sort(key=lambda g: _density(g.rows))
@@ -742,11 +794,6 @@ def _encode(kind, dims: list[_Dim], boxes: list[Box], ports: list[int], default:
     n_rows = sum(len(g.rows) for g in finals)
     n_starts = sum(len(p[1]) for p in per_dim)
     fold_entries = sum(len(f[3]) for f in folds)
-    need_bytes = n_rows * (words + summary) * 8 + (3 * n_starts + fold_entries) * 4
-    if need_bytes > MAX_TABLE_BYTES:
-        raise TooComplex(f"rule set needs a {need_bytes >> 20} MiB table ({n_boxes} "
-                         f"alternatives x {n_rows} distinct classes); the limit is "
-                         f"{MAX_TABLE_BYTES >> 20} MiB", None, "use fewer rules")
 
     meta = [0] * HDR_SIZE
     lookup: list[np.ndarray] = []
@@ -779,7 +826,7 @@ def _encode(kind, dims: list[_Dim], boxes: list[Box], ports: list[int], default:
         rec[D_INDEX] = put(index)
         rec[D_STARTS] = put(np.concatenate([st, np.full(WINDOW, 0xFFFFFFFF, np.int64)]))
         rec[D_NSTARTS] = len(starts)
-        rec[D_ROWOF] = put(classes)
+        rec[D_CLASS] = put(classes)
         rec[D_ABSENT] = absent_class
         rec[D_FIELD] = FIELD_IDS.get(dim.key, -1) if kind == "ip" else -1
         rec[D_DIRECT] = int(direct)
@@ -791,9 +838,12 @@ def _encode(kind, dims: list[_Dim], boxes: list[Box], ports: list[int], default:
     bits_parts, bits_len = [], 0
     for g in finals:
         n = len(g.rows)
-        nz = (g.rows.reshape(n, words // chunk, chunk) != 0).any(axis=2).astype(np.uint8)
-        nz = np.pad(nz, ((0, 0), (0, summary * 64 - words // chunk)))
-        summ = np.packbits(nz, axis=1, bitorder="little").view("<u8").astype(np.uint64)
+        summ = np.zeros((n, summary), dtype=np.uint64)
+        if summary:                          # long rows only
+            chunks = words // CHUNK_WORDS
+            nz = (g.rows.reshape(n, chunks, CHUNK_WORDS) != 0).any(axis=2).astype(np.uint8)
+            nz = np.pad(nz, ((0, 0), (0, summary * 64 - chunks)))
+            summ = np.packbits(nz, axis=1, bitorder="little").view("<u8").astype(np.uint64)
         meta += [g.slot, bits_len, bits_len + g.rows.size, n]
         bits_parts += [g.rows.ravel(), summ.ravel()]
         bits_len += g.rows.size + summ.size
@@ -821,11 +871,14 @@ def _encode(kind, dims: list[_Dim], boxes: list[Box], ports: list[int], default:
               np.concatenate(lookup) if lookup else np.zeros(0, np.uint32),
               np.concatenate(bits_parts).astype(np.uint64) if bits_parts
               else np.zeros(0, np.uint64)]
-    stats = {"rules": n_rules, "boxes": n_boxes, "dims": len(per_dim),
+    stats = {"kind": kind, "rules": n_rules, "boxes": n_boxes, "dims": len(per_dim),
              "fields": [str(p[0].key) for p in per_dim], "intervals": n_starts,
+             "field_intervals": [len(p[1]) for p in per_dim],
+             "field_classes": [len(v) for v in vectors_of],
              "folds": len(folds), "fold_entries": fold_entries,
-             "final": [g.names for g in finals], "rows": n_rows, "words": words,
-             "chunk": chunk, "default": default, "capacity": capacity}
+             "final": [g.names for g in finals], "final_classes": [len(g.rows) for g in finals],
+             "rows": n_rows, "words": words, "chunk": chunk, "default": default,
+             "capacity": capacity}
     if capacity is not None:
         want = _reserve(capacity, dim_slots, kind)
         arrays = [np.concatenate([a, np.zeros(max(0, want[name] - a.size), a.dtype)])

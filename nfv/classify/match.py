@@ -13,14 +13,15 @@ Returns the output port of the first matching rule, or -1 (drop).
 Nothing outside [l3, end) / [start, end) is read: a field whose bytes are not all
 inside is absent, and a test on an absent field is false.  Sizes and offsets come
 from `meta`, never from array shapes, so a table may be replaced in place between
-two batches (`DecisionTable.load`).
+two batches (`DecisionTable.copy_from`).
 
 Dataplane rules (DESIGN.md): no allocation (the per-dimension row ids live in a
 stack array), no exceptions, no Python objects, no call out of the function but two
 tiny LLVM-IR vector helpers that reference no symbol.  Table reads the helpers make
-are range-checked in the njit code first.  `build(**jit_options)` compiles a fresh
-pair with other options, e.g. `build(boundscheck=True)` for the tests that prove no
-read leaves the packet.
+are range-checked in the njit code first.  The pair is compiled with the project's
+kernel options (nfv.jit: no Numba runtime, inlined into the caller);
+`build(**jit_options)` compiles a fresh pair with other options, e.g.
+`build(boundscheck=True)` for the tests that prove no read leaves the packet.
 
 Lookup (README.md has the why): for each dimension of the table read the field,
 walk the radix index to a leaf bucket, count the interval starts <= value in one
@@ -39,6 +40,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
 from nfv.classify import decide as _d
+from nfv.jit import OPTIONS
 
 __all__ = ["ip_match", "raw_match", "build", "ARRAY_ORDER"]
 
@@ -54,14 +56,14 @@ _HDR_NFINAL, _HDR_FINAL_OFF, _HDR_CHUNK = _d.HDR_NFINAL, _d.HDR_FINAL_OFF, _d.HD
 _HDR_ANSWER_OFF, _HDR_SIZE = _d.HDR_ANSWER_OFF, _d.HDR_SIZE
 _D_BASE, _D_OFFSET, _D_SIZE, _D_SHIFT = _d.D_BASE, _d.D_OFFSET, _d.D_SIZE, _d.D_SHIFT
 _D_BITS, _D_PROTO1, _D_PROTO2, _D_BSHIFT = _d.D_BITS, _d.D_PROTO1, _d.D_PROTO2, _d.D_BSHIFT
-_D_INDEX, _D_STARTS, _D_NSTARTS, _D_ROWOF = _d.D_INDEX, _d.D_STARTS, _d.D_NSTARTS, _d.D_ROWOF
+_D_INDEX, _D_STARTS, _D_NSTARTS, _D_CLASS = _d.D_INDEX, _d.D_STARTS, _d.D_NSTARTS, _d.D_CLASS
 _D_ABSENT, _D_DIRECT, _DIM_STRIDE = _d.D_ABSENT, _d.D_DIRECT, _d.DIM_STRIDE
 _FOLD_A, _FOLD_B, _FOLD_NB, _FOLD_TABLE = _d.FOLD_A, _d.FOLD_B, _d.FOLD_NB, _d.FOLD_TABLE
 _FOLD_STRIDE = _d.FOLD_STRIDE
 _FINAL_SLOT, _FINAL_ROWS, _FINAL_SUMMARY = _d.FINAL_SLOT, _d.FINAL_ROWS, _d.FINAL_SUMMARY
 _FINAL_STRIDE = _d.FINAL_STRIDE
 _CHILD, _CHILD_BITS, _CHILD_MASK = _d.CHILD, _d.CHILD_BITS, (1 << _d.CHILD_BITS) - 1
-_WINDOW = _d.WINDOW
+_WINDOW, _SHORT_WORDS = _d.WINDOW, _d.SHORT_WORDS
 assert _d.WINDOW == 16 and _d.CHUNK_WORDS == 8, "the code below is written for these sizes"
 
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
@@ -80,7 +82,7 @@ def _stack(element):
 
         def codegen(context, builder, signature, args):
             slot = context.get_value_type(element)
-            return cgutils.alloca_once(builder, slot, size=count.literal_value, zfill=True)
+            return cgutils.alloca_once(builder, slot, size=count.literal_value)
 
         return types.CPointer(element)(count), codegen
 
@@ -117,6 +119,64 @@ def _count_le16(typingctx, array, start, value):
         return builder.zext(builder.call(ctpop, [mask]), ir.IntType(64))
 
     return types.int64(array, types.int64, types.int64), codegen
+
+
+def _chunk_scanner(lanes: int):
+    """An intrinsic for chunks of `lanes` words (1, 2, 4 or 8): the first bit set in the
+    AND of the chunks bits[row_at[i] + first : + lanes], i < n_rows, as 64 * word + bit,
+    or -1 if the AND is zero.
+
+    LLVM IR with the chunk in a vector register: the loop over rows has a fixed trip
+    count and no early exit, and the answer comes from a lane mask, a count of
+    trailing zeros and a lane extract: no data-dependent branch.  No bounds check:
+    the callers check that each chunk is inside `bits`."""
+
+    @intrinsic
+    def first_in_chunk(typingctx, bits, row_at, n_rows, first):
+        if not (isinstance(bits, types.Array) and bits.dtype == types.uint64):
+            return None
+
+        def codegen(context, builder, signature, args):
+            bits_arg, rows_ptr, count, first_arg = args
+            data = context.make_array(signature.args[0])(context, builder, bits_arg).data
+            i1, i8, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(64)
+            vector = ir.VectorType(i64, lanes)
+            entry = builder.block
+            head = builder.append_basic_block("chunk.head")
+            body = builder.append_basic_block("chunk.body")
+            done = builder.append_basic_block("chunk.done")
+            builder.branch(head)
+            builder.position_at_end(head)
+            index = builder.phi(i64)
+            acc = builder.phi(vector)
+            index.add_incoming(ir.Constant(i64, 0), entry)
+            acc.add_incoming(ir.Constant(vector, [0xFFFF_FFFF_FFFF_FFFF] * lanes), entry)
+            builder.cbranch(builder.icmp_signed("<", index, count), body, done)
+            builder.position_at_end(body)
+            start = builder.add(builder.load(builder.gep(rows_ptr, [index])), first_arg)
+            chunk = builder.load(builder.bitcast(builder.gep(data, [start]),
+                                                 vector.as_pointer()), align=8)
+            acc.add_incoming(builder.and_(acc, chunk), body)
+            index.add_incoming(builder.add(index, ir.Constant(i64, 1)), body)
+            builder.branch(head)
+            builder.position_at_end(done)
+            mask = builder.icmp_unsigned("!=", acc, ir.Constant(vector, [0] * lanes))
+            mask = builder.zext(builder.bitcast(mask, ir.IntType(lanes)), i8)
+            cttz8 = builder.module.declare_intrinsic("llvm.cttz", [i8, i1])
+            cttz64 = builder.module.declare_intrinsic("llvm.cttz", [i64, i1])
+            lane = builder.call(cttz8, [mask, ir.Constant(i1, 0)])          # 8 when none
+            lane = builder.and_(lane, ir.Constant(i8, lanes - 1))
+            bit = builder.call(cttz64, [builder.extract_element(acc, lane), ir.Constant(i1, 0)])
+            found = builder.add(builder.mul(builder.zext(lane, i64), ir.Constant(i64, 64)), bit)
+            none = builder.icmp_unsigned("==", mask, ir.Constant(i8, 0))
+            return builder.select(none, ir.Constant(i64, -1), found)
+
+        return types.int64(bits, types.CPointer(types.int64), types.int64, types.int64), codegen
+
+    return first_in_chunk
+
+
+_scan1, _scan2, _scan4, _scan8 = (_chunk_scanner(n) for n in (1, 2, 4, 8))
 
 
 def _matcher(jit, is_ip: bool):
@@ -184,7 +244,7 @@ def _matcher(jit, is_ip: bool):
                         k += _count_le16(lookup, st, v)
                         n_starts = np.int64(meta[_U(o + _D_NSTARTS)])
                         k = k if k < n_starts else n_starts  # v == 0xFFFFFFFF counts the pad
-                        cls = np.int64(lookup[_U(meta[_U(o + _D_ROWOF)] + k - 1)])
+                        cls = np.int64(lookup[_U(meta[_U(o + _D_CLASS)] + k - 1)])
                     else:
                         ok = False                # corrupt table; never for compiled ones
             slots[d] = cls
@@ -193,9 +253,12 @@ def _matcher(jit, is_ip: bool):
         f = 0
         while ok and f < n_folds:
             o = np.int64(meta[_U(_HDR_FOLD_OFF)]) + f * _FOLD_STRIDE
-            at = (np.int64(meta[_U(o + _FOLD_TABLE)])
-                  + slots[meta[_U(o + _FOLD_A)]] * meta[_U(o + _FOLD_NB)]
-                  + slots[meta[_U(o + _FOLD_B)]])
+            a = np.int64(meta[_U(o + _FOLD_A)])
+            b = np.int64(meta[_U(o + _FOLD_B)])
+            at = np.int64(-1)
+            if 0 <= a < n_dims + f and 0 <= b < n_dims + f:   # slots written so far
+                at = (np.int64(meta[_U(o + _FOLD_TABLE)])
+                      + slots[a] * meta[_U(o + _FOLD_NB)] + slots[b])
             if 0 <= at < lookup.size:
                 slots[n_dims + f] = np.int64(lookup[_U(at)])
             else:
@@ -205,16 +268,18 @@ def _matcher(jit, is_ip: bool):
         n_final = np.int64(meta[_U(_HDR_NFINAL)])
         final_off = np.int64(meta[_U(_HDR_FINAL_OFF)])
         answer_off = np.int64(meta[_U(_HDR_ANSWER_OFF)])
-        if ok and answer_off >= 0:
-            # Everything folded into one group: its class is the answer.
-            result = np.int32(meta[_U(answer_off + slots[meta[_U(final_off + _FINAL_SLOT)]])])
-            ok = False
+        n_slots = n_dims + n_folds
         if n_final > _MAX_DIMS:
             ok = False
+        if ok and answer_off >= 0:
+            # Everything folded into one group: its class is the answer.
+            slot = np.int64(meta[_U(final_off + _FINAL_SLOT)])
+            if 0 <= slot < n_slots:
+                result = np.int32(meta[_U(answer_off + slots[slot])])
+            ok = False
 
-        # Phase 2: AND the final groups' rows.  Summary bit c of a row: its chunk c
-        # (1 or 8 words) is not all zero; ANDed over the groups it names the chunks
-        # worth ANDing.
+        # Phase 2: AND the final groups' rows a chunk at a time; the lowest set bit
+        # is the first matching box.
         n_words = np.int64(meta[_U(_HDR_NWORDS)])
         n_summary = np.int64(meta[_U(_HDR_NSUMMARY)])
         port_off = np.int64(meta[_U(_HDR_PORT_OFF)])
@@ -224,59 +289,48 @@ def _matcher(jit, is_ip: bool):
         g = 0
         while ok and g < n_final:
             o = final_off + g * _FINAL_STRIDE
-            cls = slots[meta[_U(o + _FINAL_SLOT)]]
+            slot = np.int64(meta[_U(o + _FINAL_SLOT)])
+            ok = 0 <= slot < n_slots
+            cls = slots[slot] if ok else np.int64(0)
             row_at[g] = meta[_U(o + _FINAL_ROWS)] + cls * n_words
             summary_at[g] = meta[_U(o + _FINAL_SUMMARY)] + cls * n_summary
             g += 1
+        # Every final group's row lies inside `bits` (the chunk scanners do not check),
+        # and the chunk width divides the row.
+        ok = ok and chunk in (1, 2, 4, 8) and n_words % chunk == 0
+        g = 0
+        while ok and g < n_final:
+            ok = 0 <= row_at[g] and row_at[g] + n_words <= bits.size
+            g += 1
+        # Short rows (at most SHORT_WORDS words): chunk after chunk from the first; the
+        # chunk width (1, 2, 4 or 8 words) is the table's, so the branch predicts.
+        first = 0
+        while ok and n_words <= _SHORT_WORDS and first < n_words:
+            if chunk == 8:
+                hit = _scan8(bits, row_at, n_final, first)
+            elif chunk == 4:
+                hit = _scan4(bits, row_at, n_final, first)
+            elif chunk == 2:
+                hit = _scan2(bits, row_at, n_final, first)
+            else:
+                hit = _scan1(bits, row_at, n_final, first)
+            if hit >= 0:
+                result = np.int32(meta[_U(port_off + first * 64 + hit)])
+                ok = False
+            first += chunk
+        # Long rows (8-word chunks): the summary words say which chunks to AND.
         s = 0
-        while ok and s < n_summary:
+        while ok and n_words > _SHORT_WORDS and s < n_summary:
             acc = _ALL
             g = 0
-            while g < n_final and acc != 0:      # (a loop with an exit test: LLVM does
+            while g < n_final and acc != 0:       # (a loop with an exit test: LLVM does
                 acc &= bits[_U(summary_at[g] + s)]   # not turn it into slow gathers)
                 g += 1
-            while acc != 0 and chunk == 1:        # short rows: word by word
-                j = s * 64 + np.int64(trailing_zeros(acc))
-                w = _ALL
-                g = 0
-                while w != 0 and g < n_final:
-                    w &= bits[_U(row_at[g] + j)]
-                    g += 1
-                if w != 0:
-                    result = np.int32(meta[_U(port_off + j * 64 + np.int64(trailing_zeros(w)))])
-                    ok = False                    # found: leave every loop
-                    acc = np.uint64(0)
-                else:
-                    acc &= acc - _ONE
-            while acc != 0:                       # long rows: 8-word chunks
+            while acc != 0:
                 first = (s * 64 + np.int64(trailing_zeros(acc))) * 8
-                # Eight locals, not an array: they stay in registers.
-                w0 = w1 = w2 = w3 = w4 = w5 = w6 = w7 = _ALL
-                alive = True
-                g = 0
-                while alive and g < n_final:
-                    r = row_at[g] + first
-                    w0 &= bits[_U(r)]
-                    w1 &= bits[_U(r + 1)]
-                    w2 &= bits[_U(r + 2)]
-                    w3 &= bits[_U(r + 3)]
-                    w4 &= bits[_U(r + 4)]
-                    w5 &= bits[_U(r + 5)]
-                    w6 &= bits[_U(r + 6)]
-                    w7 &= bits[_U(r + 7)]
-                    alive = (w0 | w1 | w2 | w3 | w4 | w5 | w6 | w7) != 0
-                    g += 1
-                if alive:                         # the lowest set bit is the first box
-                    nonzero = (np.uint64(w0 != 0) | np.uint64(w1 != 0) << 1
-                               | np.uint64(w2 != 0) << 2 | np.uint64(w3 != 0) << 3
-                               | np.uint64(w4 != 0) << 4 | np.uint64(w5 != 0) << 5
-                               | np.uint64(w6 != 0) << 6 | np.uint64(w7 != 0) << 7)
-                    i = np.int64(trailing_zeros(nonzero))
-                    w = w0 if i == 0 else w1 if i == 1 else w2 if i == 2 else \
-                        w3 if i == 3 else w4 if i == 4 else w5 if i == 5 else \
-                        w6 if i == 6 else w7
-                    box = (first + i) * 64 + np.int64(trailing_zeros(w))
-                    result = np.int32(meta[_U(port_off + box)])
+                hit = _scan8(bits, row_at, n_final, first)
+                if hit >= 0:
+                    result = np.int32(meta[_U(port_off + first * 64 + hit)])
                     ok = False                    # found: leave every loop
                     acc = np.uint64(0)
                 else:
@@ -293,4 +347,7 @@ def build(**jit_options):
     return _matcher(jit, True), _matcher(jit, False)
 
 
-ip_match, raw_match = build()
+# The public pair is compiled like every dataplane kernel (nfv/jit.py): no Numba runtime,
+# and inlined at Numba-IR level into the kernel that calls it (a call would pass each
+# table array as a 7-word struct on the stack).
+ip_match, raw_match = build(inline="always", **OPTIONS)
