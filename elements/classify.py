@@ -67,6 +67,11 @@ class Classifier(Element):
     def state(self):
         return _table_state(self)
 
+    def read_handler(self, name, state):
+        if name == "program":
+            return self._table.describe() if hasattr(self, "_table") else ""
+        return super().read_handler(name, state)
+
     def kernel(self):
         return Kernel("classify:raw_classify")
 
@@ -104,6 +109,11 @@ class IPClassifier(Element):
 
     def state(self):
         return _table_state(self)
+
+    def read_handler(self, name, state):
+        if name == "program":
+            return self._table.describe() if hasattr(self, "_table") else ""
+        return super().read_handler(name, state)
 
     def kernel(self):
         return Kernel("classify:ip_classify")
@@ -144,6 +154,11 @@ class IPFilter(Element):
 
     def state(self):
         return _table_state(self)
+
+    def read_handler(self, name, state):
+        if name == "program":
+            return self._table.describe() if hasattr(self, "_table") else ""
+        return super().read_handler(name, state)
 
     def kernel(self):
         return Kernel("classify:ip_classify")

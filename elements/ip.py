@@ -149,10 +149,13 @@ class _RouteTable(Element, abstract=True):
                 StateArray("route_port", "u4", len(ports), ports),
                 StateArray("route_gateway", "u4", len(gateways), gateways))
 
-    unconnected_drop = {}
-
     def kernel(self):
         return Kernel("ip:ip_lookup")
+
+    def read_handler(self, name, state):
+        if name == "table":
+            return "".join(f"{r}\n" for r in self.conf["ROUTE"])
+        return super().read_handler(name, state)
 
 
 class StaticIPLookup(_RouteTable):
@@ -317,10 +320,14 @@ class CheckIPHeader(Element):
         self.conf["GOODDST"] = tuple(i.ip for i in ifaces)
 
     unconnected_drop = {1: "BAD_IP"}
+    error_ports = frozenset({1})
 
     def state(self):
-        bad = [int(a) for a in self.conf["BADSRC"]] or [0xFFFFFFFF]
-        return (StateArray("bad_sources", "u4", len(bad), bad),)
+        # Each list is stored as [count, address...], so 0.0.0.0 can be listed.
+        bad = [int(a) for a in self.conf["BADSRC"]]
+        good = [int(a) for a in self.conf["GOODDST"]]
+        return (StateArray("bad_sources", "u4", len(bad) + 1, [len(bad)] + bad),
+                StateArray("good_destinations", "u4", len(good) + 1, [len(good)] + good))
 
     def kernel(self):
         return Kernel("ip:check_ip_header", (self.conf["OFFSET"], bool(self.conf["CHECKSUM"])))
@@ -359,9 +366,10 @@ class DecIPTTL(Element):
     handlers = (Handler("drops"), Handler("active", write=True))
 
     unconnected_drop = {1: "TTL_EXPIRED"}
+    error_ports = frozenset({1})
 
     def kernel(self):
-        return Kernel("ip:dec_ip_ttl", (bool(self.conf["MULTICAST"]),))
+        return Kernel("ip:dec_ip_ttl", (bool(self.conf["ACTIVE"]), bool(self.conf["MULTICAST"])))
 
 
 class SetIPChecksum(Element):

@@ -215,14 +215,18 @@ class Counter(Element):
     )
 
     def state(self):
-        return (StateArray("counts", "u8", 2),)
+        return (StateArray("counts", "u8", 4),)  # packets, bytes, first and last time (ns)
 
     def kernel(self):
-        return Kernel("standard:counter")
+        return Kernel("standard:counter", time=True)
 
     def read_handler(self, name, state):
-        counts = state["counts"]
-        return {"count": str(int(counts[0])), "byte_count": str(int(counts[1]))}.get(name)
+        count, nbytes, first, last = (int(x) for x in state["counts"])
+        if name == "rate":
+            # The mean rate between the first and the last packet, in packets/s
+            # (Click's is an EWMA; without a clock in the kernel the mean is honest).
+            return f"{count / ((last - first) / 1e9):.1f}" if last > first else "0"
+        return {"count": str(count), "byte_count": str(nbytes)}.get(name)
 
 
 class Tee(Element):
@@ -357,6 +361,8 @@ class PaintSwitch(Element):
     port_count = "1/-"
     args = (Arg("ANNO", argtypes.annotation, positional=True, default=PAINT_ANNO),)
 
+    broadcast = 255  # paint 255: a copy to every output, as in Click
+
     def kernel(self):
         _paint_anno_only(self)
         return Kernel("standard:paint_switch")
@@ -445,6 +451,12 @@ class Queue(Element):
     )
 
     role = "pass"  # the device ring is the queue (DESIGN.md)
+
+    def read_handler(self, name, state):
+        # Nothing waits in an nfv Queue: packets run to completion into the device ring.
+        if name in ("length", "highwater_length"):
+            return "0"
+        return super().read_handler(name, state)
 
 
 class SimpleQueue(Queue):

@@ -141,6 +141,7 @@ class Kernel:
 
     function: str
     constants: tuple = ()
+    time: bool = False  # pass the batch's `now` (ns) after the state arrays
 
 
 class Element:
@@ -262,6 +263,11 @@ class Element:
     role: ClassVar[str] = "kernel"
     # Reason to record when the kernel picks an output that is not connected.
     unconnected_drop: ClassVar[dict[int, str]] = {}
+    # Outputs for bad packets: counted in the `drops` handler even when connected
+    # (Click's CheckIPHeader and DecIPTTL count what they reject either way).
+    error_ports: ClassVar[frozenset[int]] = frozenset()
+    # A kernel return value meaning "a copy to every output" (PaintSwitch's paint 255).
+    broadcast: ClassVar[int | None] = None
 
     def kernel(self) -> Kernel | None:
         """The packet function and its constants (role 'kernel')."""
@@ -272,7 +278,15 @@ class Element:
         return ()
 
     def read_handler(self, name: str, state: dict) -> str | None:
-        """The text of read handler `name`, from this element's state arrays (None: unknown)."""
+        """The text of read handler `name` (None: unknown).
+
+        The default answers handlers named after an argument (`color`, `active`,
+        `capacity`...) with the configured value, as Click's read handlers for
+        settings do; elements with run-time state override it.
+        """
+        arg = name.upper()
+        if arg in self.conf:
+            return format_value(self.conf[arg])
         return None
 
     # -- ports ---------------------------------------------------------------------
@@ -293,6 +307,19 @@ class Element:
         if any(not a.positional for a in cls.args):
             parts.append("[KEYWORDS]")
         return f"{cls.class_name}({', '.join(parts)})"
+
+
+def format_value(value: Any) -> str:
+    """A configured value as Click prints it in a read handler."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (bytes, bytearray)) and len(value) == 6:
+        return ":".join(f"{b:02x}" for b in value)
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return " ".join(format_value(v) for v in value)
+    return str(value)
 
 
 def registry() -> dict[str, type[Element]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 from nfv.compile import compile_graph
 from nfv.compile.plan import FIRST_SINK
 from nfv.errors import NfvError
@@ -86,8 +88,17 @@ class HostNF:
     # -- running --------------------------------------------------------------------
 
     def run(self, packets, now_ns: int | None = None):
-        """Push a PacketList (ports already set to in_port numbers) through the pipeline."""
-        return self.driver.run(packets, now_ns)
+        """Push a PacketList (ports already set to in_port numbers) through the pipeline.
+
+        Drops that left no record (a copy with no free buffer) are counted in the
+        arena; they are added to the result's per-reason drops.
+        """
+        reasons = self.plan.reason_counts(self.arena)
+        before = reasons.copy()
+        result = self.driver.run(packets, now_ns)
+        for code in np.nonzero(reasons != before)[0]:
+            result.drops[int(code)] = result.drops.get(int(code), 0) + int(reasons[code] - before[code])
+        return result
 
     def read(self, handler: str) -> str:
         """`element.handler`, as Click writes handler names."""

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from nfv import drops
+from nfv.compile.plan import FIRST_SINK
 from nfv.errors import NfvError
 from nfv.host import HostNF
 
@@ -38,8 +39,8 @@ def source_packets(nf: HostNF, element: str):
                        "give it LIMIT N for nfv run, or use nfv bench")
     data = bytes(inst.conf["DATA"])
     length = inst.conf.get("LENGTH")
-    if length:
-        data = (data * (length // max(len(data), 1) + 1))[:length]
+    if length is not None:  # Click: DATA cut or padded with zeros to LENGTH
+        data = data[:length] + bytes(max(0, length - len(data)))
     return PacketList.from_bytes([data] * limit)
 
 
@@ -98,9 +99,11 @@ def run(config: str, defines: dict[str, str], inputs: list[str], outputs: list[s
         write_pcap(path, plist if plist is not None else type(packets).from_bytes([]))
         written[path] = len(plist) if plist is not None else 0
     for k, element in enumerate(nf.plan.sinks):
-        plist = result.outputs.get(8 + k)
-        path = nf.graph.elements[element].instance.conf["FILENAME"]
-        write_pcap(path, plist if plist is not None else type(packets).from_bytes([]))
+        plist = result.outputs.get(FIRST_SINK + k)
+        conf = nf.graph.elements[element].instance.conf
+        path = conf["FILENAME"]
+        write_pcap(path, plist if plist is not None else type(packets).from_bytes([]),
+                   snaplen=conf.get("SNAPLEN") or 65535)
         written[path] = len(plist) if plist is not None else 0
     report = {
         "packets": len(packets),

@@ -25,6 +25,7 @@ class NF:
 
     def send(self, packets, port: int | str = 0) -> dict:
         """Push packets (scapy packets or bytes) into `port`; return what left, per output."""
+        from scapy.packet import Raw
         from scapy.layers.l2 import Ether
 
         from nfv.dataplane.pcap import PacketList
@@ -35,7 +36,8 @@ class NF:
         out = {}
         for out_port, plist in result.outputs.items():
             key = self.host.sink_element(out_port) or out_port
-            out[key] = [Ether(b) for b in plist.to_list()]
+            # A frame too short for an Ethernet header (after Strip) comes back as Raw.
+            out[key] = [Ether(b) if len(b) >= 14 else Raw(b) for b in plist.to_list()]
         self.last_result = result
         return out
 

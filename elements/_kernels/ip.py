@@ -19,7 +19,7 @@ def mark_ip_header(pool, meta, i, offset):
 
 
 @kernel
-def check_ip_header(pool, meta, i, bad_sources, offset, verify_checksum):
+def check_ip_header(pool, meta, i, bad_sources, good_destinations, offset, verify_checksum):
     """Click's CheckIPHeader: version, IHL, lengths, checksum, source.
 
     A good packet gets its IP header marked, its dst-IP annotation set, and is
@@ -42,20 +42,31 @@ def check_ip_header(pool, meta, i, bad_sources, offset, verify_checksum):
     if verify_checksum and ones_sum(pool, start, hlen) != 0xFFFF:
         return 1
     src = load32(pool, start + 12)
-    if src == 0xFFFFFFFF:
-        return 1
-    for k in range(bad_sources.shape[0]):
-        if bad_sources[k] == src:
+    dst = load32(pool, start + 16)
+    if src == 0xFFFFFFFF or _listed(bad_sources, src):
+        # GOODDST: traffic to our own addresses is accepted whatever its source
+        if not _listed(good_destinations, dst):
             return 1
     meta[i].net_offset = start
-    meta[i].dst_ip = load32(pool, start + 16)
+    meta[i].dst_ip = dst
     meta[i].length = start + total - int(meta[i].offset)
     return 0
 
 
 @kernel
-def dec_ip_ttl(pool, meta, i, decrement_multicast):
+def _listed(addresses, addr):
+    """addr in the list `addresses` = [count, address...] (u32)."""
+    for k in range(1, min(int(addresses[0]) + 1, addresses.shape[0])):
+        if addresses[k] == addr:
+            return True
+    return False
+
+
+@kernel
+def dec_ip_ttl(pool, meta, i, active, decrement_multicast):
     """TTL - 1 with the checksum patched incrementally (RFC 1624); TTL <= 1 goes to output 1."""
+    if not active:
+        return 0
     ip = ip_header(meta, i)
     if ip < 0 or ip + 20 > packet_end(meta, i):
         return -drops.NO_IP_HEADER

@@ -9,10 +9,13 @@ from nfv.elements._kernels.packet import packet_end
 
 
 @kernel
-def counter(pool, meta, i, counts):
-    """counts[0] packets, counts[1] bytes."""
+def counter(pool, meta, i, counts, now):
+    """counts: packets, bytes, time of the first and of the last packet (ns)."""
+    if counts[0] == 0:
+        counts[2] = now
     counts[0] += 1
     counts[1] += meta[i].length
+    counts[3] = now
     return 0
 
 
@@ -66,7 +69,7 @@ def hash_switch(pool, meta, i, offset, nbytes, noutputs):
     """FNV-1a over the bytes [offset, offset+nbytes) of the packet, modulo the outputs."""
     start = int(meta[i].offset) + offset
     if start + nbytes > packet_end(meta, i):
-        return -drops.TOO_SHORT
+        return 0  # as Click: too short to hash goes to output 0
     h = 2166136261
     for k in range(nbytes):
         h = ((h ^ int(pool[start + k])) * 16777619) & 0xFFFFFFFF

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from nfv import drops
-from nfv.compile.plan import FIRST_SOURCE, HEADER_BYTES, Plan
+from nfv.compile.plan import HEADER_BYTES, REASONS, Plan
 from nfv.errors import ConfigError
 
 NO_PORT = 0xFF
@@ -81,7 +81,9 @@ class CodeGen:
                  "def run_batch(pool, meta, n, meta_cap, arena, now):",
                  f"    free = arena[0:{HEADER_BYTES}].view(np.uint32)",
                  f"    stats = arena[{self.plan.stats_offset}:"
-                 f"{self.plan.stats_offset + 16 * len(self.plan.index)}].view(np.uint64)"]
+                 f"{self.plan.stats_offset + 16 * len(self.plan.index)}].view(np.uint64)",
+                 f"    reasons = arena[{self.plan.reasons_offset}:"
+                 f"{self.plan.reasons_offset + 8 * REASONS}].view(np.uint64)"]
         for name, places in self.plan.placements.items():
             names = []
             for p in places:
@@ -147,7 +149,13 @@ class CodeGen:
         row = self.plan.index[name]
         role = inst.role
         self.out(indent, f"# {name} :: {el.class_name}")
-        if role in ("device_out", "sink"):
+        if role == "sink" and (name, 0) in self.succ:
+            # A ToDump with its output connected writes a copy and passes the packet on.
+            self.out(indent, f"stats[{2 * row}] += 1")
+            c = self.copy(name, v, indent, nesting)
+            self.out(indent + 1, f"meta[{c}].out_port = {self.plan.device_numbers[name]}")
+            self.follow(name, 0, v, indent, nesting)
+        elif role in ("device_out", "sink"):
             self.out(indent, f"meta[{v}].out_port = {self.plan.device_numbers[name]}")
             self.out(indent, f"stats[{2 * row}] += 1")
             self.out(indent, "break")
@@ -166,20 +174,25 @@ class CodeGen:
             raise AssertionError(f"element role {role!r}")
 
     def tee(self, name: str, noutputs: int, v: str, indent: int, nesting: int) -> None:
-        if nesting >= MAX_COPY_NESTING:
-            raise self.graph.elements[name].instance.error(
-                f"copies nested more than {MAX_COPY_NESTING} deep", hint="use fewer Tees in a row")
-        row = self.plan.index[name]
         for k in range(1, noutputs):
-            c = self.fresh("c")
-            self.out(indent, f"{c} = copy_packet(pool, meta, free, {v}, count, meta_cap)")
-            self.out(indent, f"if {c} < 0:")
-            self.out(indent + 1, f"stats[{2 * row + 1}] += 1")
-            self.out(indent, "else:")
-            self.out(indent + 1, "count += 1")
+            c = self.copy(name, v, indent, nesting)
             self.out(indent + 1, "while True:")
             self.follow(name, k, c, indent + 2, nesting + 1)
         self.follow(name, 0, v, indent, nesting)
+
+    def copy(self, name: str, v: str, indent: int, nesting: int) -> str:
+        """Copy packet v; code for the copy goes at indent + 1 (a failed copy is counted)."""
+        if nesting >= MAX_COPY_NESTING:
+            raise self.graph.elements[name].instance.error(
+                f"copies nested more than {MAX_COPY_NESTING} deep", hint="use fewer Tees in a row")
+        c = self.fresh("c")
+        self.out(indent, f"{c} = copy_packet(pool, meta, free, {v}, count, meta_cap)")
+        self.out(indent, f"if {c} < 0:")
+        self.out(indent + 1, f"stats[{2 * self.plan.index[name] + 1}] += 1")
+        self.out(indent + 1, f"reasons[{drops.NO_BUFFER}] += 1")
+        self.out(indent, "else:")
+        self.out(indent + 1, "count += 1")
+        return c
 
     def subtree_size(self, name: str) -> int:
         """Elements reachable from `name` (with repeats): how much code its path makes."""
@@ -192,7 +205,8 @@ class CodeGen:
     def kernel(self, name: str, v: str, indent: int, nesting: int) -> None:
         el = self.graph.elements[name]
         spec = self.plan.kernels[name]
-        args = ["pool", "meta", v] + self.views.get(name, []) + [repr(c) for c in spec.constants]
+        args = (["pool", "meta", v] + self.views.get(name, []) + (["now"] if spec.time else [])
+                + [repr(c) for c in spec.constants])
         p = self.fresh("p")
         self.out(indent, f"{p} = {self.kernel_name(spec.function)}({', '.join(args)})")
         connected = sorted(port for (src, port) in self.succ if src == name)
@@ -200,17 +214,30 @@ class CodeGen:
             reason = f"-{p} if {p} < 0 else {drops.NO_OUTPUT}"
             self.drop(v, reason, name, indent)
             return
+        inst = el.instance
+        row = self.plan.index[name]
+        if inst.broadcast is not None:
+            self.out(indent, f"if {p} == {inst.broadcast}:")
+            for port in connected[1:]:
+                c = self.copy(name, v, indent + 1, nesting)
+                self.out(indent + 2, "while True:")
+                self.follow(name, port, c, indent + 3, nesting + 1)
+            self.follow(name, connected[0], v, indent + 1, nesting)
         # The biggest subtree continues at this indentation; the others nest.
         main = max(connected, key=lambda port: (self.subtree_size(self.succ[(name, port)]), -port))
         for port in connected:
             if port == main:
                 continue
             self.out(indent, f"if {p} == {port}:")
+            if port in inst.error_ports:
+                self.out(indent + 1, f"stats[{2 * row + 1}] += 1")
             self.follow(name, port, v, indent + 1, nesting)
         self.out(indent, f"if {p} != {main}:")
         fallback = {port: getattr(drops, r) for port, r in el.instance.unconnected_drop.items()}
         reason = f"-{p} if {p} < 0 else " + self.reason_table(fallback)
         self.drop(v, reason.replace("{p}", p), name, indent + 1)
+        if main in inst.error_ports:
+            self.out(indent, f"stats[{2 * row + 1}] += 1")
         self.follow(name, main, v, indent, nesting)
 
     @staticmethod

@@ -23,6 +23,7 @@ FIRST_SINK = 8
 FREE_CAP = 256
 HEADER_BYTES = 8 + 4 * FREE_CAP    # struct nfv_arena_header
 ALIGN = 64                         # each state array starts on its own cache line
+REASONS = 32                       # drop-reason counters kept in the arena
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Plan:
     placements: dict[str, list[Placement]] = field(default_factory=dict)
     kernels: dict[str, Kernel] = field(default_factory=dict)
     stats_offset: int = HEADER_BYTES
+    reasons_offset: int = 0   # u64[REASONS]: drops that leave no record (a copy with no buffer)
     arena_size: int = 0
 
     def new_arena(self) -> np.ndarray:
@@ -65,6 +67,10 @@ class Plan:
         return {p.array.name: arena[p.offset:p.offset + p.nbytes].view(p.array.dtype)
                 for p in self.placements.get(element, [])}
 
+    def reason_counts(self, arena: np.ndarray) -> np.ndarray:
+        """Drops counted in the arena by reason (those that leave no metadata record)."""
+        return arena[self.reasons_offset:self.reasons_offset + 8 * REASONS].view(np.uint64)
+
     def stats(self, arena: np.ndarray) -> np.ndarray:
         """Rows of (count, drops) per element, in `index` order (a live view)."""
         n = len(self.index)
@@ -80,6 +86,11 @@ def make_plan(graph: Graph, target: str = "host") -> Plan:
     plan = Plan(graph)
     errors: list[ConfigError] = []
     named_devices: dict[str, int] = {}
+    # Named devices (FromDevice(eth0)) take the lowest numbers that no numbered one uses.
+    numbered = {el.instance.conf["DEVNAME"] for el in graph.elements.values()
+                if el.instance.role in ("device", "device_out")
+                and isinstance(el.instance.conf["DEVNAME"], int)}
+    free_numbers = (n for n in range(10 ** 6) if n not in numbered)
     for i, (name, el) in enumerate(graph.elements.items()):
         plan.index[name] = i
         inst = el.instance
@@ -89,7 +100,9 @@ def make_plan(graph: Graph, target: str = "host") -> Plan:
         if inst.role in ("device", "device_out"):
             dev = inst.conf["DEVNAME"]
             if isinstance(dev, str):
-                dev = named_devices.setdefault(dev, len(named_devices))
+                if dev not in named_devices:
+                    named_devices[dev] = next(free_numbers)
+                dev = named_devices[dev]
             plan.device_numbers[name] = dev
             if inst.role == "device":
                 if dev in plan.entries:
@@ -113,13 +126,14 @@ def make_plan(graph: Graph, target: str = "host") -> Plan:
                 errors.append(inst.error(f"{el.class_name} cannot be compiled yet",
                                          hint="this element has no packet kernel in this version"))
             plan.kernels[name] = kernel
-    if len(named_devices) > MAX_DEVICES:
-        errors.append(ConfigError(f"more than {MAX_DEVICES} named devices", None,
-                                  "a pipeline has at most 8 NICs"))
+    if max(list(named_devices.values()) + [-1]) >= MAX_DEVICES:
+        errors.append(ConfigError(f"more than {MAX_DEVICES} devices", graph.elements[
+            next(iter(graph.elements))].pos, "a pipeline has at most 8 NICs, numbered 0-7"))
     check_acyclic(graph, errors)
     if errors:
         raise ConfigErrors(errors)
-    offset = _align(plan.stats_offset + 16 * len(plan.index))
+    plan.reasons_offset = _align(plan.stats_offset + 16 * len(plan.index))
+    offset = _align(plan.reasons_offset + 8 * REASONS)
     for name, el in graph.elements.items():
         places = []
         for array in el.instance.state():

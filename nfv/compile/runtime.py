@@ -7,7 +7,7 @@ from nfv.dataplane.packet import BUF_STRIDE, NO_NET_HEADER
 
 @kernel
 def copy_packet(pool, meta, free, v, count, capacity):
-    """Copy packet v into a buffer from the arena's free list, as record `count`.
+    """Copy packet v (its headroom included) into a buffer from the free list, as record `count`.
 
     `free` is the arena header as uint32: free[0] the number of free slots,
     free[2:] the slot numbers.  Returns the new record's index, or -1 when no
@@ -19,10 +19,11 @@ def copy_packet(pool, meta, free, v, count, capacity):
     slot = int(free[2 + free[0]])
     src = int(meta[v].offset)
     length = int(meta[v].length)
-    dst = slot * BUF_STRIDE + src % BUF_STRIDE
+    head = src % BUF_STRIDE  # the bytes in front of the data go too: Unstrip must find them
+    dst = slot * BUF_STRIDE + head
     if dst + length > pool.shape[0]:
         return -1
-    for k in range(length):
+    for k in range(-head, length):
         pool[dst + k] = pool[src + k]
     m = meta[count]
     m.timestamp_ns = meta[v].timestamp_ns
