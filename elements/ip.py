@@ -138,19 +138,28 @@ class _RouteTable(Element, abstract=True):
     def state(self):
         from nfv.tables.lpm import build_lpm
 
+        # The table's values index next hops (output, gateway), not routes: a million
+        # routes share a handful of next hops, whose table then stays in cache.
         routes = self.conf["ROUTE"]
-        table = build_lpm([(int(r.prefix.network_address), r.prefix.prefixlen, k)
-                           for k, r in enumerate(routes)])
+        hops: dict[tuple[int, int], int] = {}
+        values = [hops.setdefault((r.port, int(r.gateway) if r.gateway else 0), len(hops))
+                  for r in routes]
+        table = build_lpm([(int(r.prefix.network_address), r.prefix.prefixlen, v)
+                           for r, v in zip(routes, values)])
         tbl16, tbl8 = table.arrays
-        ports = [r.port for r in routes] or [0]
-        gateways = [int(r.gateway) if r.gateway else 0 for r in routes] or [0]
+        ports = [port for port, _ in hops] or [0]
+        gateways = [gw for _, gw in hops] or [0]
         return (StateArray("tbl16", "u4", tbl16.size, tbl16),
                 StateArray("tbl8", "u4", tbl8.size, tbl8),
-                StateArray("route_port", "u4", len(ports), ports),
-                StateArray("route_gateway", "u4", len(gateways), gateways))
+                StateArray("hop_port", "u4", len(ports), ports),
+                StateArray("hop_gateway", "u4", len(gateways), gateways))
 
     def kernel(self):
         return Kernel("ip:ip_lookup")
+
+    def warm_kernel(self):
+        # Only worth it when the table is far bigger than the caches.
+        return Kernel("ip:ip_lookup_warm") if len(self.conf["ROUTE"]) > 10_000 else None
 
     def read_handler(self, name, state):
         if name == "table":

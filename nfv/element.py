@@ -277,6 +277,10 @@ class Element:
         """Arrays of state this element keeps in the arena."""
         return ()
 
+    def warm_kernel(self) -> Kernel | None:
+        """A kernel run over the whole batch before the real pass, to start its cache misses."""
+        return None
+
     def read_handler(self, name: str, state: dict) -> str | None:
         """The text of read handler `name` (None: unknown).
 

@@ -111,12 +111,28 @@ def destination(pool, meta, i):
 
 
 @kernel
-def ip_lookup(pool, meta, i, tbl16, tbl8, route_port, route_gateway):
-    """Longest-prefix match on the destination; a route's gateway becomes the dst-IP annotation."""
-    r = lpm_lookup(destination(pool, meta, i), tbl16, tbl8)
-    if r < 0:
+def ip_lookup(pool, meta, i, tbl16, tbl8, hop_port, hop_gateway):
+    """Longest-prefix match on the destination; the next hop's gateway becomes the dst-IP
+    annotation and its port the output."""
+    hop = lpm_lookup(destination(pool, meta, i), tbl16, tbl8)
+    if hop < 0:
         return -drops.NO_ROUTE
-    gateway = route_gateway[r]
+    gateway = hop_gateway[hop]
     if gateway != 0:
         meta[i].dst_ip = gateway
-    return int(route_port[r])
+    return int(hop_port[hop])
+
+
+@kernel
+def ip_lookup_warm(pool, meta, i, tbl16, tbl8, hop_port, hop_gateway):
+    """Walk the table for a packet's probable destination (its marked IP header, else an
+    IPv4 header right after an Ethernet header); returns the walk's result, unused."""
+    ip = ip_header(meta, i)
+    start = int(meta[i].offset)
+    if ip < 0:
+        if start + 34 > packet_end(meta, i) or pool[start + 12] != 8 or pool[start + 13] != 0:
+            return 0
+        ip = start + 14
+    elif ip + 20 > packet_end(meta, i):
+        return 0
+    return lpm_lookup(load32(pool, ip + 16), tbl16, tbl8)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from nfv import drops
-from nfv.compile.plan import HEADER_BYTES, REASONS, Plan
+from nfv.compile.plan import HEADER_BYTES, REASONS, SCRATCH, Plan
 from nfv.errors import ConfigError
 
 NO_PORT = 0xFF
@@ -108,6 +108,7 @@ class CodeGen:
         for name, places in self.plan.placements.items():
             self.views[name] = [f"s{self.plan.index[name]}_{p.array.name}" for p in places]
         self.out(1, "count = n")
+        self.warm_up()
         self.out(1, "for i in range(n):")
         self.out(2, "port = meta[i].in_port")
         first = True
@@ -125,6 +126,28 @@ class CodeGen:
         self.out(3, f"meta[i].out_port = {NO_PORT}")
         self.out(3, f"meta[i].drop_reason = {drops.NO_ENTRY}")
         self.out(1, "return count")
+
+    def warm_up(self) -> None:
+        """A first pass over the batch for elements with a `warm` kernel (big tables).
+
+        Each packet's table walk is a chain of dependent cache misses; done for all
+        packets in one tight loop, the misses of different packets overlap (as
+        VPP's prefetching does), and the real pass finds the lines in cache.
+        The result is folded into a scratch word so the loads are not optimised away.
+        """
+        warm = [(name, self.graph.elements[name].instance.warm_kernel())
+                for name in self.plan.index
+                if self.graph.elements[name].instance.warm_kernel() is not None]
+        if not warm:
+            return
+        self.out(1, "touched = 0")
+        self.out(1, "for i in range(n):")
+        for name, spec in warm:
+            args = ["pool", "meta", "i"] + self.views.get(name, []) + \
+                [repr(c) for c in spec.constants]
+            self.out(2, f"touched ^= {self.kernel_name(spec.function)}({', '.join(args)})"
+                        f"  # warm {name}")
+        self.out(1, f"reasons[{SCRATCH}] = touched  # a scratch word: keeps the loads")
 
     # -- paths --------------------------------------------------------------------
 
