@@ -32,7 +32,24 @@ def _table_state(e: Element) -> tuple[StateArray, ...]:
                  for name, a in zip(("table_meta", "table_lookup", "table_bits"), table.arrays))
 
 
-class Classifier(Element):
+class _DecisionElement(Element, abstract=True):
+    """What the three classifiers share: rules compiled to a decision table in the arena."""
+
+    matcher = ""  # the kernel in nfv.elements._kernels.classify
+
+    def state(self):
+        return _table_state(self)
+
+    def kernel(self):
+        return Kernel(f"classify:{self.matcher}")
+
+    def read_handler(self, name, state):
+        if name == "program":
+            return self._table.describe() if hasattr(self, "_table") else ""
+        return super().read_handler(name, state)
+
+
+class Classifier(_DecisionElement):
     """Classifier(PATTERN...)
 
     Sends each packet to the output of the first PATTERN it matches, by raw
@@ -58,25 +75,15 @@ class Classifier(Element):
     """
 
     port_count = "1/1-"
+    matcher = "raw_classify"
     rest = Rest("PATTERN", parse_pattern, min=1)
     handlers = (Handler("program"),)
 
     def configure(self) -> None:
         self.port_count = f"1/{len(self.conf['PATTERN'])}"
 
-    def state(self):
-        return _table_state(self)
 
-    def read_handler(self, name, state):
-        if name == "program":
-            return self._table.describe() if hasattr(self, "_table") else ""
-        return super().read_handler(name, state)
-
-    def kernel(self):
-        return Kernel("classify:raw_classify")
-
-
-class IPClassifier(Element):
+class IPClassifier(_DecisionElement):
     """IPClassifier(PATTERN...)
 
     Sends each IP packet to the output of the first PATTERN it matches, written
@@ -101,25 +108,15 @@ class IPClassifier(Element):
     """
 
     port_count = "1/1-"
+    matcher = "ip_classify"
     rest = Rest("PATTERN", parse_expr, min=1)
     handlers = (Handler("program"),)
 
     def configure(self) -> None:
         self.port_count = f"1/{len(self.conf['PATTERN'])}"
 
-    def state(self):
-        return _table_state(self)
 
-    def read_handler(self, name, state):
-        if name == "program":
-            return self._table.describe() if hasattr(self, "_table") else ""
-        return super().read_handler(name, state)
-
-    def kernel(self):
-        return Kernel("classify:ip_classify")
-
-
-class IPFilter(Element):
+class IPFilter(_DecisionElement):
     """IPFilter(RULE...)
 
     Filters IP packets with rules `ACTION PATTERN`, tried in order; the first
@@ -145,20 +142,10 @@ class IPFilter(Element):
     """
 
     port_count = "1/1"
+    matcher = "ip_classify"
     rest = Rest("RULE", parse_rule, min=1)
     handlers = (Handler("program"),)
 
     def configure(self) -> None:
         ports = [rule.port for rule in self.conf["RULE"] if rule.port >= 0]
         self.port_count = f"1/{max(ports, default=0) + 1}"
-
-    def state(self):
-        return _table_state(self)
-
-    def read_handler(self, name, state):
-        if name == "program":
-            return self._table.describe() if hasattr(self, "_table") else ""
-        return super().read_handler(name, state)
-
-    def kernel(self):
-        return Kernel("classify:ip_classify")
