@@ -32,6 +32,35 @@ def _table_state(e: Element) -> tuple[StateArray, ...]:
                  for name, a in zip(("table_meta", "table_lookup", "table_bits"), table.arrays))
 
 
+def pattern_source(name: str, patterns) -> str:
+    """A kernel testing Classifier patterns in order with plain byte compares.
+
+    Same meaning as the decision table (decide.evaluate_pattern): a clause whose
+    bytes lie beyond the packet does not match, so its negation does.
+    """
+    from nfv import drops
+
+    lines = ["@kernel", f"def {name}(pool, meta, i):",
+             "    start = int(meta[i].offset)", "    n = int(meta[i].length)"]
+    for port, pattern in enumerate(patterns):
+        terms = []
+        for c in pattern.clauses:
+            parts = [f"n >= {c.offset + len(c.value)}"]
+            for k, (value, mask) in enumerate(zip(c.value, c.mask)):
+                at = f"pool[start + {c.offset + k}]"
+                if mask == 0xFF:
+                    parts.append(f"{at} == {value}")
+                elif mask:
+                    parts.append(f"({at} & {mask}) == {value}")
+            test = "(" + " and ".join(parts) + ")"
+            terms.append(f"not {test}" if c.negated else test)
+        cond = " and ".join(terms) if terms and not pattern.match_all else "True"
+        lines.append(f"    if {cond}:")
+        lines.append(f"        return {port}")
+    lines.append(f"    return -{drops.FILTERED}")
+    return "\n".join(lines) + "\n"
+
+
 class _DecisionElement(Element, abstract=True):
     """What the three classifiers share: rules compiled to a decision table in the arena."""
 
@@ -78,9 +107,29 @@ class Classifier(_DecisionElement):
     matcher = "raw_classify"
     rest = Rest("PATTERN", parse_pattern, min=1)
     handlers = (Handler("program"),)
+    # Up to this many clauses the patterns become straight-line code (Classifier has no
+    # handler that changes them at run time, so they are part of the graph's shape).
+    MAX_SPECIALISED_CLAUSES = 32
 
     def configure(self) -> None:
         self.port_count = f"1/{len(self.conf['PATTERN'])}"
+
+    def state(self):
+        return () if self.specialised() else super().state()
+
+    def kernel(self):
+        if not self.specialised():
+            return super().kernel()
+        name = "classifier_" + "".join(c if c.isalnum() else "_" for c in self.name)
+        return Kernel(f"generated:{name}", source=pattern_source(name, self.conf["PATTERN"]))
+
+    def specialised(self) -> bool:
+        return sum(len(p.clauses) for p in self.conf["PATTERN"]) <= self.MAX_SPECIALISED_CLAUSES
+
+    def read_handler(self, name, state):
+        if name == "program" and self.specialised():
+            return pattern_source("classifier", self.conf["PATTERN"])
+        return super().read_handler(name, state)
 
 
 class IPClassifier(_DecisionElement):

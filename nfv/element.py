@@ -142,6 +142,9 @@ class Kernel:
     function: str
     constants: tuple = ()
     time: bool = False  # pass the batch's `now` (ns) after the state arrays
+    # Source of a kernel written for this element's configuration (function
+    # "generated:NAME"): code, not data, so only for what cannot change at run time.
+    source: str | None = None
 
 
 class Element:

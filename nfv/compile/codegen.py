@@ -32,6 +32,7 @@ class CodeGen:
         self.boundscheck = boundscheck
         self.lines: list[str] = []
         self.imports: dict[str, str] = {}   # "module:function" -> local name
+        self.generated: dict[str, str] = {}  # kernels written for one element's config
         self.views: dict[str, list[str]] = {}  # element -> state view variable names
         self.succ = {}
         for c in self.graph.connections:
@@ -52,7 +53,11 @@ class CodeGen:
         self.counter += 1
         return f"{stem}{self.counter}"
 
-    def kernel_name(self, path: str) -> str:
+    def kernel_name(self, path: str, source: str | None = None) -> str:
+        if path.startswith("generated:"):
+            name = path.split(":", 1)[1]
+            self.generated[name] = source
+            return name
         if path not in self.imports:
             module, func = path.split(":")
             self.imports[path] = f"k_{module}_{func}"
@@ -74,6 +79,10 @@ class CodeGen:
         for path, local in sorted(self.imports.items()):
             module, func = path.split(":")
             head.append(f"from nfv.elements._kernels.{module} import {func} as {local}")
+        if self.generated:
+            head.append("from nfv.jit import kernel")
+        for name, source in self.generated.items():
+            head += ["", "", source.rstrip()]
         head += ["", "",
                  "# The batch function takes arrays, so a checked build (NUMBA_BOUNDSCHECK=1)",
                  "# can call it from Python and see an IndexError instead of a silent read.",
@@ -231,7 +240,7 @@ class CodeGen:
         args = (["pool", "meta", v] + self.views.get(name, []) + (["now"] if spec.time else [])
                 + [repr(c) for c in spec.constants])
         p = self.fresh("p")
-        self.out(indent, f"{p} = {self.kernel_name(spec.function)}({', '.join(args)})")
+        self.out(indent, f"{p} = {self.kernel_name(spec.function, spec.source)}({', '.join(args)})")
         connected = sorted(port for (src, port) in self.succ if src == name)
         if not connected:
             reason = f"-{p} if {p} < 0 else {drops.NO_OUTPUT}"
