@@ -35,6 +35,7 @@ test: $(EXT_STAMP)
 demo: $(EXT_STAMP)
 	$(VENV)/bin/nfv check configs/*.click
 	$(VENV)/bin/nfv graph configs/firewall.click --format click
+	$(PY) -m nfv.demo
 
 # Install missing Debian packages, with one apt-get update first, and only when
 # something is missing. A Debian-packaged python3 also needs python3-venv to
