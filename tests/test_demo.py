@@ -1,0 +1,27 @@
+"""`make demo`'s firewall run: its printed counters follow from the traffic labels alone."""
+from __future__ import annotations
+
+import re
+
+from nfv import demo
+
+ALLOWED = {"web", "ssh from admin net", "dns", "mail", "ping", "ttl expiring"}
+DENIED = {"ssh from internet", "spoofed source", "fragment", "other port"}
+OTHER = {"ipv6", "runt"}
+
+
+def test_demo_counts_match_the_traffic_labels(capsys):
+    assert demo.main(["--count", "400"]) == 0
+    text = capsys.readouterr().out
+    labels = [label for label, _ in demo.traffic(400)]
+
+    def printed(name: str) -> int:
+        return int(re.search(rf"^{re.escape(name)}\s+(\d+)$", text, re.M).group(1))
+
+    n = {k: labels.count(k) for k in set(labels)}
+    assert printed("wan_allowed") == sum(n.get(k, 0) for k in ALLOWED)
+    assert printed("wan_expired") == n.get("ttl expiring", 0)
+    assert printed("wan_other") == sum(n.get(k, 0) for k in OTHER)
+    assert printed("inbound (denied)") == sum(n.get(k, 0) for k in DENIED)
+    forwarded = sum(n.get(k, 0) for k in ALLOWED - {"ttl expiring"}) + n.get("arp", 0)
+    assert f"forwarded to NIC 1: {forwarded}" in text
