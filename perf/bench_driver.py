@@ -13,13 +13,13 @@ with the figures.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numba
 import numpy as np
 from numba import types
 
+from nfv.bench import machine
 from nfv.dataplane.driver import ARENA_HEADER_SIZE, HostDriver
 from nfv.dataplane.packet import META_DTYPE
 from nfv.dataplane.pcap import PacketList
@@ -45,17 +45,6 @@ def frames(count: int, size: int) -> PacketList:
                       np.arange(count, dtype=np.uint8) & 1)
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=1.0, help="time per loop measurement")
@@ -65,7 +54,7 @@ def main() -> None:
                     help="packets per run() measurement")
     args = ap.parse_args()
 
-    print(f"# {cpu_name()}; Python {platform.python_version()}, numba {numba.__version__}")
+    print(f"# {machine()}, numba {numba.__version__}")
     print(f"# {args.size}-byte frames, pipeline: out_port = in_port ^ 1, one thread")
     print(f"{'mode':<6} {'batch':>5} {'packets':>12} {'Mpps':>8} {'ns/packet':>10}")
     inputs = frames(1024, args.size)  # 64 KiB of frames: stays in L2, like a NIC ring

@@ -14,12 +14,12 @@ of 5 runs, for two address sets:
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
 from numba import njit
 
+from nfv.bench import machine
 from nfv.tables.lpm import build_lpm, lpm_lookup
 
 MIX = ((24, 24, 0.80), (16, 23, 0.18), (25, 32, 0.02))   # (shortest, longest, share)
@@ -62,17 +62,6 @@ def ns_per_lookup(addrs: np.ndarray, arrays, repeat: int = 5) -> float:
     return best / len(addrs) * 1e9
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,100000,1000000")
@@ -82,7 +71,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
 
     lookup_loop(np.zeros(1, np.uint32), *build_lpm([]).arrays)   # compile outside the timings
-    print(f"# {cpu_name()}, Python {platform.python_version()}, {args.lookups:,} lookups per "
+    print(f"# {machine()}, {args.lookups:,} lookups per "
           f"run, best of 5")
     print(f"{'routes':>9} {'build s':>8} {'chunks':>8} {'memory':>10} "
           f"{'ns random':>10} {'ns routed':>10}")
