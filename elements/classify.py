@@ -78,6 +78,36 @@ class _DecisionElement(Element, abstract=True):
         return super().read_handler(name, state)
 
 
+class _IPRules(_DecisionElement, abstract=True):
+    """IPFilter and IPClassifier: small rule sets also as code (nfv/classify/specialise.py)."""
+
+    def rules(self) -> tuple[list, list[int]]:
+        """(expressions, output ports) in order."""
+        raise NotImplementedError
+
+    def specialised(self) -> bool:
+        from nfv.classify import specialise
+
+        return specialise.worth_it(self.rules()[0])
+
+    def state(self):
+        table = super().state()
+        if not self.specialised():
+            return table
+        # Set to 1 by whoever replaces the table at run time: the code then defers to it.
+        return table + (StateArray("override", "u4", 1),)
+
+    def kernel(self):
+        if not self.specialised():
+            return super().kernel()
+        from nfv.classify import specialise
+
+        exprs, ports = self.rules()
+        name = "rules_" + "".join(c if c.isalnum() else "_" for c in self.name)
+        source = specialise.kernel_source(name, exprs, ports)
+        return Kernel(f"generated:{name}", source=source)
+
+
 class Classifier(_DecisionElement):
     """Classifier(PATTERN...)
 
@@ -132,7 +162,7 @@ class Classifier(_DecisionElement):
         return super().read_handler(name, state)
 
 
-class IPClassifier(_DecisionElement):
+class IPClassifier(_IPRules):
     """IPClassifier(PATTERN...)
 
     Sends each IP packet to the output of the first PATTERN it matches, written
@@ -164,8 +194,12 @@ class IPClassifier(_DecisionElement):
     def configure(self) -> None:
         self.port_count = f"1/{len(self.conf['PATTERN'])}"
 
+    def rules(self):
+        exprs = self.conf["PATTERN"]
+        return exprs, list(range(len(exprs)))
 
-class IPFilter(_DecisionElement):
+
+class IPFilter(_IPRules):
     """IPFilter(RULE...)
 
     Filters IP packets with rules `ACTION PATTERN`, tried in order; the first
@@ -198,3 +232,7 @@ class IPFilter(_DecisionElement):
     def configure(self) -> None:
         ports = [rule.port for rule in self.conf["RULE"] if rule.port >= 0]
         self.port_count = f"1/{max(ports, default=0) + 1}"
+
+    def rules(self):
+        rules = self.conf["RULE"]
+        return [r.expr for r in rules], [r.port for r in rules]
