@@ -372,6 +372,9 @@ class Print(Element):
     """Print([LABEL], [MAXLENGTH], [KEYWORDS])
 
     Prints a line per packet: LABEL, the length, and the first bytes of data.
+    In nfv a kernel cannot print: the packet goes on unchanged and a copy goes to
+    the host, which prints the lines in packet order (`nfv run`: on stderr after
+    the run; `nfv.testing.NF.send`: the copies come back under the element's name).
 
     Ports
         1 input, 1 output (1/1).
@@ -407,8 +410,28 @@ class Print(Element):
     )
     handlers = (Handler("active", write=True),)
 
-    # Printing is a host debugging aid with no place in a kernel: packets pass.
-    role = "pass"
+    # A kernel cannot print: Print sends a copy of each packet to a sink of its own
+    # (as ToDump does) and the driver's side prints it, in packet order, after the batch.
+    @property
+    def role(self):
+        return "sink" if self.conf.get("ACTIVE", True) else "pass"
+
+    def line(self, data: bytes, timestamp_ns: int) -> str:
+        """The text Click's Print writes for one packet: `LABEL: LENGTH | DATA`."""
+        parts = []
+        if self.conf["LABEL"]:
+            parts.append(f"{self.conf['LABEL']}: ")
+        if self.conf["TIMESTAMP"]:
+            parts.append(f"{timestamp_ns // 10**9}.{timestamp_ns % 10**9:09d}: ")
+        parts.append(f"{len(data):4d}")
+        limit = self.conf["MAXLENGTH"]
+        shown = data if limit < 0 else data[:limit]
+        if self.conf["CONTENTS"] == "HEX" and shown:
+            words = [shown[k:k + 4].hex() for k in range(0, len(shown), 4)]
+            parts.append(" | " + " ".join(words))
+        elif self.conf["CONTENTS"] == "ASCII" and shown:
+            parts.append(" | " + "".join(chr(b) if 32 <= b < 127 else "." for b in shown))
+        return "".join(parts)
 
 
 class Queue(Element):

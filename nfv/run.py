@@ -100,14 +100,21 @@ def run(config: str, defines: dict[str, str], inputs: list[str], outputs: list[s
         written[path] = len(plist) if plist is not None else 0
     for k, element in enumerate(nf.plan.sinks):
         plist = result.outputs.get(FIRST_SINK + k)
-        conf = nf.graph.elements[element].instance.conf
+        inst = nf.graph.elements[element].instance
+        if inst.class_name == "Print":
+            for data, stamp in zip(plist.to_list() if plist is not None else [],
+                                   plist.timestamps if plist is not None else []):
+                print(inst.line(data, int(stamp)), file=sys.stderr)
+            continue
+        conf = inst.conf
         path = conf["FILENAME"]
         write_pcap(path, plist if plist is not None else type(packets).from_bytes([]),
                    snaplen=conf.get("SNAPLEN") or 65535)
         written[path] = len(plist) if plist is not None else 0
     report = {
         "packets": len(packets),
-        "outputs": {str(p): len(pl) for p, pl in sorted(result.outputs.items())},
+        "outputs": {str(nf.sink_element(p) or p): len(pl)
+                    for p, pl in sorted(result.outputs.items())},
         "files": written,
         "drops": {drops.name(r): n for r, n in sorted(result.drops.items())},
         "oversize": result.oversize,
