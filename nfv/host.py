@@ -6,9 +6,6 @@ top of it.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
 import numpy as np
 
 from nfv.compile import compile_graph
@@ -23,14 +20,6 @@ def load_graph(config: str, defines: dict[str, str] | None = None) -> Graph:
     if "\n" in config or "->" in config or "::" in config:
         return build_graph(parse_text(config, "<config>"), defines)
     return build_graph(parse_file(config), defines)
-
-
-@dataclass
-class Port:
-    """Where packets enter or leave: a device number, or a source/sink element."""
-
-    number: int
-    element: str
 
 
 class HostNF:
@@ -121,6 +110,3 @@ class HostNF:
                          "drops": int(stats[row][1])})
         return rows
 
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -46,7 +46,7 @@ def source_packets(nf: HostNF, element: str):
 
 def gather_inputs(nf: HostNF, bindings: list[str]):
     """All input packets, in_port set, merged by timestamp (stable: file order within a port)."""
-    from nfv.dataplane.pcap import PacketList, read_pcap
+    from nfv.dataplane.pcap import read_pcap
 
     lists = []
     for text in bindings:
