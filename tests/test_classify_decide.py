@@ -13,7 +13,6 @@ Each matcher is compiled once per session (module-level objects, compiled lazily
 """
 from __future__ import annotations
 
-import ipaddress
 import struct
 from contextlib import contextmanager
 

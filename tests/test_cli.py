@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFIGS, ROOT, VALID_FILES, build, classes, conns, locate, run_nfv
+from conftest import CONFIGS, ROOT, VALID_FILES, build, conns, locate, run_nfv
 
 OK_LINE = re.compile(r"^(?P<file>.+): ok, (?P<n>\d+) elements, (?P<m>\d+) connections$")
 

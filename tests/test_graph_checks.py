@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import FILE, errors_of, expect_error, locate
-from nfv.errors import ConfigError, ConfigErrors, NfvError
+from nfv.errors import ConfigErrors, NfvError
 
 
 # -- names and classes -----------------------------------------------------------------
