@@ -35,8 +35,10 @@ class CodeGen:
         self.generated: dict[str, str] = {}  # kernels written for one element's config
         self.views: dict[str, list[str]] = {}  # element -> state view variable names
         self.succ = {}
+        self.ports_out: dict[str, list[int]] = {name: [] for name in self.graph.elements}
         for c in self.graph.connections:
             self.succ[(c.src, c.src_port)] = c.dst
+            self.ports_out[c.src].append(c.src_port)
         self.counter = 0
         self.size_cache: dict[str, int] = {}
 
@@ -176,6 +178,25 @@ class CodeGen:
         self.out(indent, "break")
 
     def path(self, name: str, v: str, indent: int, nesting: int) -> None:
+        """Code for packet `v` entering `name`, up to its `break`.
+
+        Each element's usual successor continues in this loop rather than by
+        recursion, so a chain of thousands of elements needs no deep Python stack;
+        only branches (other outputs, copies) recurse, as deep as they nest.
+        """
+        while True:
+            port = self.step(name, v, indent, nesting)
+            if port is None:
+                return
+            dst = self.succ.get((name, port))
+            if dst is None:
+                self.drop(v, str(drops.NO_OUTPUT), name, indent)
+                return
+            name = dst
+
+    def step(self, name: str, v: str, indent: int, nesting: int) -> int | None:
+        """Code for one element; the output whose successor continues at this indentation,
+        or None when the packet's path ended here."""
         el = self.graph.elements[name]
         inst = el.instance
         row = self.plan.index[name]
@@ -186,31 +207,33 @@ class CodeGen:
             self.out(indent, f"stats[{2 * row}] += 1")
             c = self.copy(name, v, indent, nesting)
             self.out(indent + 1, f"meta[{c}].out_port = {self.plan.device_numbers[name]}")
-            self.follow(name, 0, v, indent, nesting)
-        elif role in ("device_out", "sink"):
+            return 0
+        if role in ("device_out", "sink"):
             self.out(indent, f"meta[{v}].out_port = {self.plan.device_numbers[name]}")
             self.out(indent, f"stats[{2 * row}] += 1")
             self.out(indent, "break")
-        elif role == "discard":
+            return None
+        if role == "discard":
             self.out(indent, f"stats[{2 * row}] += 1")
             self.drop(v, str(drops.DISCARD), name, indent, counted=False)
-        elif role == "idle":
+            return None
+        if role == "idle":
             self.drop(v, str(drops.NO_OUTPUT), name, indent)
-        elif role in ("pass", "device", "source"):
-            self.follow(name, 0, v, indent, nesting)
-        elif role == "tee":
-            self.tee(name, el.noutputs, v, indent, nesting)
-        elif role == "kernel":
-            self.kernel(name, v, indent, nesting)
-        else:
-            raise AssertionError(f"element role {role!r}")
+            return None
+        if role in ("pass", "device", "source"):
+            return 0
+        if role == "tee":
+            return self.tee(name, el.noutputs, v, indent, nesting)
+        if role == "kernel":
+            return self.kernel(name, v, indent, nesting)
+        raise AssertionError(f"element role {role!r}")
 
-    def tee(self, name: str, noutputs: int, v: str, indent: int, nesting: int) -> None:
+    def tee(self, name: str, noutputs: int, v: str, indent: int, nesting: int) -> int:
         for k in range(1, noutputs):
             c = self.copy(name, v, indent, nesting)
             self.out(indent + 1, "while True:")
             self.follow(name, k, c, indent + 2, nesting + 1)
-        self.follow(name, 0, v, indent, nesting)
+        return 0
 
     def copy(self, name: str, v: str, indent: int, nesting: int) -> str:
         """Copy packet v; code for the copy goes at indent + 1 (a failed copy is counted)."""
@@ -226,26 +249,38 @@ class CodeGen:
         self.out(indent + 1, "count += 1")
         return c
 
-    def subtree_size(self, name: str) -> int:
-        """Elements reachable from `name` (with repeats): how much code its path makes."""
-        if name not in self.size_cache:
-            self.size_cache[name] = 1  # guards against revisits while computing
-            total = 1 + sum(self.subtree_size(c.dst) for c in self.graph.outputs_of(name))
-            self.size_cache[name] = total
-        return self.size_cache[name]
+    def subtree_size(self, root: str) -> int:
+        """Elements reachable from `root` (with repeats): how much code its path makes.
 
-    def kernel(self, name: str, v: str, indent: int, nesting: int) -> None:
+        Post-order with an explicit stack (the graph is acyclic: plan.check_acyclic).
+        """
+        stack = [root]
+        while stack:
+            name = stack[-1]
+            if name in self.size_cache:
+                stack.pop()
+                continue
+            children = [self.succ[(name, port)] for port in self.ports_out[name]]
+            pending = [c for c in children if c not in self.size_cache]
+            if pending:
+                stack.extend(pending)
+                continue
+            self.size_cache[name] = 1 + sum(self.size_cache[c] for c in children)
+            stack.pop()
+        return self.size_cache[root]
+
+    def kernel(self, name: str, v: str, indent: int, nesting: int) -> int | None:
         el = self.graph.elements[name]
         spec = self.plan.kernels[name]
         args = (["pool", "meta", v] + self.views.get(name, []) + (["now"] if spec.time else [])
                 + [repr(c) for c in spec.constants])
         p = self.fresh("p")
         self.out(indent, f"{p} = {self.kernel_name(spec.function, spec.source)}({', '.join(args)})")
-        connected = sorted(port for (src, port) in self.succ if src == name)
+        connected = sorted(self.ports_out[name])
         if not connected:
             reason = f"-{p} if {p} < 0 else {drops.NO_OUTPUT}"
             self.drop(v, reason, name, indent)
-            return
+            return None
         inst = el.instance
         row = self.plan.index[name]
         if inst.broadcast is not None:
@@ -270,7 +305,7 @@ class CodeGen:
         self.drop(v, reason.replace("{p}", p), name, indent + 1)
         if main in inst.error_ports:
             self.out(indent, f"stats[{2 * row + 1}] += 1")
-        self.follow(name, main, v, indent, nesting)
+        return main
 
     @staticmethod
     def reason_table(fallback: dict[int, int]) -> str:
