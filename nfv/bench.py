@@ -69,19 +69,11 @@ def bench(nf: HostNF, packets, seconds: float = 2.0, repeat: int = 5) -> dict:
 
 def run(config: str, defines: dict[str, str], inputs: list[str], size: int, seconds: float,
         repeat: int, as_json: bool, batch: int = 256, out=sys.stdout) -> int:
-    from nfv.dataplane.pcap import read_pcap
-    from nfv.run import parse_binding
+    from nfv.run import bound_inputs, merge
 
     nf = HostNF(config, defines, batch_size=batch)
     if inputs:
-        lists = []
-        for text in inputs:
-            dev, path = parse_binding(text, "--in")
-            plist = read_pcap(path)
-            plist.ports[:] = nf.input_port(dev)
-            lists.append(plist)
-        from nfv.run import merge
-        packets = merge(lists)
+        packets = merge(bound_inputs(nf, inputs))
     else:
         devices = [p for p, name in sorted(nf.plan.entries.items())
                    if nf.graph.elements[name].instance.role == "device"]

@@ -44,18 +44,22 @@ def source_packets(nf: HostNF, element: str):
     return PacketList.from_bytes([data] * limit)
 
 
-def gather_inputs(nf: HostNF, bindings: list[str]):
-    """All input packets, in_port set, merged by timestamp (stable: file order within a port)."""
+def bound_inputs(nf: HostNF, bindings: list[str]) -> list:
+    """`--in DEV=FILE` bindings read into PacketLists whose ports are DEV's in_port."""
     from nfv.dataplane.pcap import read_pcap
 
     lists = []
     for text in bindings:
         dev, path = parse_binding(text, "--in")
         port = nf.input_port(dev)
-        plist = read_pcap(path)
-        plist.ports[:] = port
-        lists.append(plist)
-    for k, element in enumerate(nf.plan.sources):
+        lists.append(read_pcap(path, port=port))
+    return lists
+
+
+def gather_inputs(nf: HostNF, bindings: list[str]):
+    """All input packets, in_port set, merged by timestamp (stable: file order within a port)."""
+    lists = bound_inputs(nf, bindings)
+    for element in nf.plan.sources:
         plist = source_packets(nf, element)
         plist.ports[:] = nf.input_port(element)
         lists.append(plist)
@@ -66,20 +70,13 @@ def gather_inputs(nf: HostNF, bindings: list[str]):
 
 
 def merge(lists):
+    """One PacketList in timestamp order (stable), without a Python object per packet."""
     from nfv.dataplane.pcap import PacketList
 
     if len(lists) == 1:
         return lists[0]
-    frames, ports, stamps = [], [], []
-    for plist in lists:
-        frames += plist.to_list()
-        ports.append(np.asarray(plist.ports))
-        stamps.append(np.asarray(plist.timestamps))
-    ports = np.concatenate(ports)
-    stamps = np.concatenate(stamps)
-    order = np.argsort(stamps, kind="stable")
-    return PacketList.from_bytes([frames[k] for k in order], ports=ports[order],
-                                 timestamps=stamps[order])
+    joined = PacketList.concat(lists)
+    return joined.take(np.argsort(np.asarray(joined.timestamps), kind="stable"))
 
 
 def run(config: str, defines: dict[str, str], inputs: list[str], outputs: list[str],
