@@ -26,8 +26,9 @@ SIGNATURE = ("types.int32(types.voidptr, types.int64, types.voidptr, types.int32
 
 
 class CodeGen:
-    def __init__(self, plan: Plan, boundscheck: bool = False):
+    def __init__(self, plan: Plan, boundscheck: bool = False, entry: bool = True):
         self.plan = plan
+        self.entry = entry
         self.graph = plan.graph
         self.boundscheck = boundscheck
         self.lines: list[str] = []
@@ -104,6 +105,8 @@ class CodeGen:
                             f"  # {name}")
                 names.append(var)
             self.views[name] = names
+        if not self.entry:  # ahead-of-time: the C runtime calls run_batch itself
+            return "\n".join(head + body) + "\n"
         tail = ["", "",
                 "# The entry only wraps raw pointers as arrays (once per batch); carray needs",
                 "# Numba's runtime, which the batch function does without.",
@@ -316,5 +319,6 @@ class CodeGen:
         return expr
 
 
-def generate(plan: Plan, boundscheck: bool = False) -> str:
-    return CodeGen(plan, boundscheck).generate()
+def generate(plan: Plan, boundscheck: bool = False, entry: bool = True) -> str:
+    """The pipeline module's source; `entry=False` leaves out the host's cfunc wrapper."""
+    return CodeGen(plan, boundscheck, entry).generate()
