@@ -1,0 +1,19 @@
+/*
+ * console.h - the COM1 serial console: the guest's only output, and the
+ * host's command channel (see control.c).
+ */
+#ifndef NFV_CONSOLE_H
+#define NFV_CONSOLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void con_init(void);
+void con_write(const char *s, size_t n);
+/* printf subset: %s %c %d %u %x %p with optional 0-padding, width and l/ll. */
+void con_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Collect input; returns 1 and a NUL-terminated line (no newline) in buf once
+ * a whole line has arrived, else 0. Each call costs at least one port read. */
+int con_poll_line(char *buf, size_t cap);
+
+#endif /* NFV_CONSOLE_H */

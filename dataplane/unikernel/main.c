@@ -1,0 +1,225 @@
+/*
+ * main.c - boot at CPL3, then the dataplane loop.
+ *
+ * Boot: fault handlers, console, clock, PVH info, NIC discovery, memory
+ * (pool, metadata, rings, sized to the RAM there is), device setup, then the
+ * single line "ready nics=N boot_us=T config=NAME" the launcher waits for.
+ *
+ * Loop, one round:
+ *   take back transmitted slots; poll every RX used ring and the sources into
+ *   one batch (at most NFV_MAX_BATCH); top up the arena free list; call
+ *   nfv_pipeline once; send or free each returned record; refill RX rings;
+ *   look at the console about once a millisecond.
+ */
+#include "clock.h"
+#include "console.h"
+#include "devices.h"
+#include "exit.h"
+#include "io.h"
+#include "mem.h"
+#include "pool.h"
+#include "pvh.h"
+#include "runtime.h"
+
+#define MIN_QUEUE 16
+
+extern char __image_end[];
+void idt_init(void);
+
+struct runtime nfv_rt;
+struct pool nfv_pool;
+
+/* ---- memory ------------------------------------------------------------- */
+
+/* Slots needed so that no owner ever starves another: every RX ring full,
+ * every TX ring full, one batch in flight, and a full arena free list. */
+static uint32_t slots_for(unsigned queue)
+{
+    return nfv_rt.nic_count * 2 * queue + NFV_MAX_BATCH + NFV_FREE_CAP;
+}
+
+static uint64_t bytes_for(unsigned queue)
+{
+    uint64_t slots = slots_for(queue);
+    return slots * NFV_BUF_STRIDE + 4096             /* pool, slot-aligned */
+           + slots * sizeof(uint32_t) + 64           /* free stack */
+           + (uint64_t)nfv_rt.meta_cap * sizeof(struct nfv_pkt_meta) + 64
+           + nfv_rt.nic_count * (uint64_t)nic_memory(queue);
+}
+
+/* Largest queue size (256 down to 16) whose memory fits, then allocate. */
+static void memory_setup(void)
+{
+    nfv_rt.meta_cap = NFV_MAX_BATCH + NFV_FREE_CAP;
+    unsigned queue = 256;
+    while (queue > MIN_QUEUE && bytes_for(queue) > mem_left())
+        queue >>= 1;
+    if (bytes_for(queue) > mem_left()) {
+        con_printf("memory: need %lu KiB for %u NICs (queues of %u), have %lu KiB; give the VM more RAM (-m)\n",
+                   bytes_for(queue) >> 10, nfv_rt.nic_count, queue, mem_left() >> 10);
+        nfv_exit(NFV_EXIT_NO_MEMORY);
+    }
+    nfv_rt.queue_size = queue;
+    nfv_pool.slots = slots_for(queue);
+    nfv_pool.base = mem_alloc((uint64_t)nfv_pool.slots * NFV_BUF_STRIDE, 4096);
+    nfv_pool.free = mem_alloc(nfv_pool.slots * sizeof(uint32_t), 64);
+    nfv_rt.meta = mem_alloc(nfv_rt.meta_cap * sizeof(struct nfv_pkt_meta), 64);
+    /* Low slots on top of the stack: they are handed out first. */
+    for (uint32_t i = 0; i < nfv_pool.slots; i++)
+        nfv_pool.free[i] = nfv_pool.slots - 1 - i;
+    nfv_pool.free_top = nfv_pool.slots;
+}
+
+/* ---- boot ----------------------------------------------------------------- */
+
+static void check_config(void)
+{
+    const struct nfv_image_config *c = &nfv_config;
+    if (c->nic_count > NFV_MAX_NICS) {
+        con_printf("config: %u NICs, the runtime drives at most %u\n", c->nic_count, NFV_MAX_NICS);
+        nfv_exit(NFV_EXIT_BOOT);
+    }
+    if (c->arena_len < sizeof(struct nfv_arena_header)) {
+        con_printf("config: arena of %lu bytes cannot hold the free-list header\n", c->arena_len);
+        nfv_exit(NFV_EXIT_BOOT);
+    }
+    if (sources_check() != 0)
+        nfv_exit(NFV_EXIT_BOOT);
+}
+
+static void find_nics(const char *cmdline)
+{
+    uintptr_t bases[NFV_MAX_NICS];
+    int found = devices_find(cmdline, bases, NFV_MAX_NICS);
+    nfv_rt.nic_count = nfv_config.nic_count;
+    if ((unsigned)found < nfv_config.nic_count) {
+        con_printf("nics: found %d virtio-net device%s, config %s needs %u\n", found, found == 1 ? "" : "s",
+                   nfv_config.name, nfv_config.nic_count);
+        nfv_exit(NFV_EXIT_NO_NICS);
+    }
+    memory_setup();
+    for (unsigned i = 0; i < nfv_rt.nic_count; i++) {
+        int err = nic_init(&nfv_rt.nics[i], bases[i], i, nfv_rt.queue_size);
+        if (err)
+            nfv_exit((unsigned)err);
+    }
+}
+
+/* ---- the loop --------------------------------------------------------------- */
+
+static void top_up_free_list(void)
+{
+    struct nfv_arena_header *h = (struct nfv_arena_header *)nfv_arena;
+    uint32_t slot;
+    while (h->free_count < NFV_FREE_CAP && pool_get(&slot))
+        h->free_slots[h->free_count++] = slot;
+}
+
+/* Send, or free, one record the pipeline returned. */
+static void dispatch(const struct nfv_pkt_meta *m)
+{
+    uint32_t offset = m->offset, length = m->length;
+    uint32_t slot = offset / NFV_BUF_STRIDE;
+    if (slot >= nfv_pool.slots) {       /* not a pool offset: nothing we can free */
+        nfv_rt.errors++;
+        return;
+    }
+    if (m->out_port >= nfv_rt.nic_count) {
+        if (m->out_port != NFV_NO_PORT)
+            nfv_rt.errors++;            /* a sink or device this image does not have */
+        pool_put(slot);
+        return;
+    }
+    struct nic *nic = &nfv_rt.nics[m->out_port];
+    uint32_t in_slot = offset % NFV_BUF_STRIDE;
+    if (length == 0 || in_slot + length > NFV_BUF_STRIDE) {
+        nfv_rt.errors++;
+        pool_put(slot);
+        return;
+    }
+    if (in_slot < 12) {
+        /* An encapsulation used up the headroom the virtio header needs:
+         * move the frame back rather than drop it (rare). */
+        if (12 + length > NFV_BUF_STRIDE) {
+            nfv_rt.errors++;
+            pool_put(slot);
+            return;
+        }
+        uint32_t moved = slot * NFV_BUF_STRIDE + 12;
+        __builtin_memmove(pool_at(moved), pool_at(offset), length);
+        offset = moved;
+    }
+    if (nic_tx_put(nic, offset, length) != 0) {
+        nic->tx_dropped++;
+        pool_put(slot);
+    }
+}
+
+static void run_batch(unsigned n, uint64_t now)
+{
+    top_up_free_list();
+    int32_t r = nfv_pipeline(nfv_pool.base, (int64_t)nfv_pool.slots * NFV_BUF_STRIDE, nfv_rt.meta, (int32_t)n,
+                             (int32_t)nfv_rt.meta_cap, nfv_arena, (int64_t)nfv_config.arena_len, now);
+    nfv_rt.batches++;
+    nfv_rt.packets += n;
+    if (r < 0) {
+        con_printf("pipeline: error %d (batch %lu of %u packets)\n", r, nfv_rt.batches, n);
+        nfv_exit(NFV_EXIT_PIPELINE);
+    }
+    if ((unsigned)r < n || (unsigned)r > nfv_rt.meta_cap
+        || ((struct nfv_arena_header *)nfv_arena)->free_count > NFV_FREE_CAP) {
+        con_printf("pipeline: returned %d records for %u in (capacity %u), or broke the free list\n", r, n,
+                   nfv_rt.meta_cap);
+        nfv_exit(NFV_EXIT_PIPELINE);
+    }
+    for (int32_t i = 0; i < r; i++)
+        dispatch(&nfv_rt.meta[i]);
+    for (unsigned i = 0; i < nfv_rt.nic_count; i++)
+        nic_tx_flush(&nfv_rt.nics[i]);
+}
+
+static __attribute__((noreturn)) void loop(void)
+{
+    nfv_rt.loop_start_ns = clock_ns();
+    for (;;) {
+        uint64_t now = clock_ns();
+        unsigned n = 0;
+        for (unsigned i = 0; i < nfv_rt.nic_count; i++) {
+            struct nic *nic = &nfv_rt.nics[i];
+            nic_tx_reclaim(nic);
+            n += nic_rx_poll(nic, nfv_rt.meta + n, NFV_MAX_BATCH - n, now);
+        }
+        n += sources_inject(nfv_rt.meta + n, NFV_MAX_BATCH - n, now);
+        if (n)
+            run_batch(n, now);
+        for (unsigned i = 0; i < nfv_rt.nic_count; i++)
+            nic_rx_refill(&nfv_rt.nics[i]);
+        if (nfv_rt.nic_count == 0 && sources_done()) {
+            con_printf("done packets=%lu ns=%lu\n", nfv_rt.packets, clock_ns() - nfv_rt.loop_start_ns);
+            nfv_exit(NFV_EXIT_NORMAL);
+        }
+        control_poll();
+    }
+}
+
+void nfv_main(uint32_t start_info)
+{
+    idt_init();
+    con_init();
+    int kvmclock = clock_init();
+    struct boot_info boot;
+    if (pvh_parse(start_info, (uintptr_t)__image_end, &boot) != 0) {
+        con_printf("boot: no PVH start_info (magic mismatch); boot this image with a PVH loader\n");
+        nfv_exit(NFV_EXIT_BOOT);
+    }
+    if (!kvmclock)
+        con_printf("clock: no kvmclock, assuming a 1 GHz TSC\n");
+    check_config();
+    mem_init(boot.ram_start, boot.ram_end);
+    find_nics(boot.cmdline);
+    control_init(clock_tsc_khz());
+    /* The config's name rides on the ready line: a line of its own before
+     * it would cost ~0.5 ms of boot (each byte is a VM exit). */
+    con_printf("ready nics=%u boot_us=%lu config=%s\n", nfv_rt.nic_count, clock_ns() / 1000, nfv_config.name);
+    loop();
+}
