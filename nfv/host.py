@@ -22,24 +22,8 @@ def load_graph(config: str, defines: dict[str, str] | None = None) -> Graph:
     return build_graph(parse_file(config), defines)
 
 
-class HostNF:
-    """One config compiled for the host, with its own arena and driver."""
-
-    def __init__(self, config: str | Graph, defines: dict[str, str] | None = None,
-                 boundscheck: bool = False, batch_size: int = 256):
-        from nfv.dataplane.driver import HostDriver
-
-        self.graph = config if isinstance(config, Graph) else load_graph(config, defines)
-        self.pipeline = compile_graph(self.graph, "host", boundscheck)
-        self.plan = self.pipeline.plan
-        self.arena = self.pipeline.new_arena()
-        self.driver = HostDriver(self.pipeline.address, self.arena, batch_size=batch_size)
-
-    def reset(self) -> None:
-        """Put the arena back to its initial contents (the driver keeps pointing at it)."""
-        self.arena[:] = self.pipeline.new_arena()
-
-    # -- ports ----------------------------------------------------------------------
+class PortNames:
+    """Device numbers and names of a config's plan, for any target (needs .plan, .graph)."""
 
     def input_port(self, port: int | str) -> int:
         """The in_port number for a device number/name or a source element's name."""
@@ -73,6 +57,24 @@ class HostNF:
         if out_port >= FIRST_SINK and out_port - FIRST_SINK < len(self.plan.sinks):
             return self.plan.sinks[out_port - FIRST_SINK]
         return None
+
+
+class HostNF(PortNames):
+    """One config compiled for the host, with its own arena and driver."""
+
+    def __init__(self, config: str | Graph, defines: dict[str, str] | None = None,
+                 boundscheck: bool = False, batch_size: int = 256):
+        from nfv.dataplane.driver import HostDriver
+
+        self.graph = config if isinstance(config, Graph) else load_graph(config, defines)
+        self.pipeline = compile_graph(self.graph, "host", boundscheck)
+        self.plan = self.pipeline.plan
+        self.arena = self.pipeline.new_arena()
+        self.driver = HostDriver(self.pipeline.address, self.arena, batch_size=batch_size)
+
+    def reset(self) -> None:
+        """Put the arena back to its initial contents (the driver keeps pointing at it)."""
+        self.arena[:] = self.pipeline.new_arena()
 
     # -- running --------------------------------------------------------------------
 

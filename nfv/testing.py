@@ -14,14 +14,26 @@ from __future__ import annotations
 from nfv.host import HostNF
 
 
+TARGETS = ("host", "unikernel")
+
+
 class NF:
-    """A config compiled for `target` (only "host" so far) that takes scapy packets."""
+    """A config compiled for `target` ("host", or "unikernel": built and booted under
+    QEMU) that takes scapy packets. `host` is the target's runner: HostNF or
+    UnikernelNF, which share their port names, `run`, `read` and `reset`."""
 
     def __init__(self, config: str, target: str = "host", boundscheck: bool = False,
                  **defines: str):
-        if target != "host":
-            raise ValueError(f"target {target!r} is not available yet (host only)")
-        self.host = HostNF(config, {k: str(v) for k, v in defines.items()}, boundscheck)
+        defines = {k: str(v) for k, v in defines.items()}
+        self.target = target
+        if target == "host":
+            self.host = HostNF(config, defines, boundscheck)
+        elif target == "unikernel":
+            from nfv.unikernel.target import UnikernelNF
+
+            self.host = UnikernelNF(config, defines)
+        else:
+            raise ValueError(f"target {target!r}: use one of {', '.join(TARGETS)}")
 
     def send(self, packets, port: int | str = 0) -> dict:
         """Push packets (scapy packets or bytes) into `port`; return what left, per output."""
@@ -49,6 +61,9 @@ class NF:
         self.host.reset()
 
     def close(self) -> None:
+        """Stops whatever the target started (the unikernel's VM)."""
+        if self.host is not None and hasattr(self.host, "close"):
+            self.host.close()
         self.host = None
 
     def __enter__(self) -> "NF":

@@ -22,7 +22,6 @@ import numpy as np
 import nfv
 from nfv.compile.codegen import generate
 from nfv.compile.plan import Plan, make_plan
-from nfv.errors import NfvError
 from nfv.graph import Graph
 
 
@@ -75,21 +74,7 @@ class Pipeline:
 
     def read(self, arena: np.ndarray, element: str, handler: str) -> str:
         """Read handler `element.handler` from an arena (the element's or a generic one)."""
-        el = self.plan.graph.elements.get(element)
-        if el is None:
-            raise NfvError(f"no element '{element}' in {self.plan.graph.file}")
-        stats = self.plan.stats(arena)[self.plan.index[element]]
-        text = el.instance.read_handler(handler, self.plan.state_views(arena, element))
-        if text is not None:
-            return text
-        if handler == "drops":
-            return str(int(stats[1]))
-        if handler == "count" and el.instance.role in ("device", "device_out", "source", "sink",
-                                                      "discard"):
-            return str(int(stats[0]))
-        known = [h.name for h in el.instance.handlers if h.read] + ["drops"]
-        raise NfvError(f"{element} ({el.class_name}) has no read handler '{handler}'"
-                       f" (it has: {', '.join(dict.fromkeys(known))})")
+        return self.plan.read(arena, element, handler)
 
 
 def compile_graph(graph: Graph, target: str = "host", boundscheck: bool = False) -> Pipeline:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nfv.element import Kernel, StateArray
-from nfv.errors import ConfigError, ConfigErrors
+from nfv.errors import ConfigError, ConfigErrors, NfvError
 from nfv.graph import Graph
 
 # Mirrors dataplane/pipeline_abi.h (checked by tests/test_compile.py against the header).
@@ -67,6 +67,24 @@ class Plan:
     def state_views(self, arena: np.ndarray, element: str) -> dict[str, np.ndarray]:
         return {p.array.name: arena[p.offset:p.offset + p.nbytes].view(p.array.dtype)
                 for p in self.placements.get(element, [])}
+
+    def read(self, arena: np.ndarray, element: str, handler: str) -> str:
+        """Read handler `element.handler` from an arena (the element's or a generic one)."""
+        el = self.graph.elements.get(element)
+        if el is None:
+            raise NfvError(f"no element '{element}' in {self.graph.file}")
+        stats = self.stats(arena)[self.index[element]]
+        text = el.instance.read_handler(handler, self.state_views(arena, element))
+        if text is not None:
+            return text
+        if handler == "drops":
+            return str(int(stats[1]))
+        if handler == "count" and el.instance.role in ("device", "device_out", "source", "sink",
+                                                      "discard"):
+            return str(int(stats[0]))
+        known = [h.name for h in el.instance.handlers if h.read] + ["drops"]
+        raise NfvError(f"{element} ({el.class_name}) has no read handler '{handler}'"
+                       f" (it has: {', '.join(dict.fromkeys(known))})")
 
     def reason_counts(self, arena: np.ndarray) -> np.ndarray:
         """Drops counted in the arena by reason (those that leave no metadata record)."""
