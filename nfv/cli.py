@@ -131,6 +131,27 @@ def cmd_bench(args) -> int:
                                              args.seconds, args.repeat, args.json, args.batch))
 
 
+def cmd_build(args) -> int:
+    from nfv.unikernel.commands import build
+
+    defines = _parse_defines(args.define + args.params)
+    return _guarded(args.config, lambda: build(args.config, defines, args.output, args.memory))
+
+
+def cmd_boot(args) -> int:
+    from nfv.unikernel.commands import boot
+
+    return boot(args.image, args.nic, args.memory, args.timeout)
+
+
+def cmd_up(args) -> int:
+    from nfv.unikernel.commands import up
+
+    defines = _parse_defines(args.define + args.params)
+    return _guarded(args.config, lambda: up(args.config, defines, args.nic, args.memory,
+                                            args.timeout))
+
+
 def cmd_doc(args) -> int:
     from nfv.element import registry
 
@@ -203,6 +224,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=value")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("build", help="build a config into a unikernel image (ELF, PVH boot)")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("params", nargs="*", metavar="NAME=value")
+    p.add_argument("-o", "--output", metavar="IMAGE", help="image file (default CONFIG.elf here)")
+    p.add_argument("--memory", default="8M", help="guest RAM it must fit in (default 8M)")
+    p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=value")
+    p.set_defaults(func=cmd_build)
+
+    nic_help = ("NIC N of the VM (device N of the config): tcp:PORT (QEMU listens on "
+                "127.0.0.1:PORT; frames are a 4-byte big-endian length and the bytes) or "
+                "tap:NAME (QEMU creates the tap)")
+    p = sub.add_parser("boot", help="boot a unikernel image under QEMU microvm (KVM if present)")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--nic", action="append", default=[], metavar="N=SPEC", help=nic_help)
+    p.add_argument("--memory", default="8M", help="guest RAM (default 8M)")
+    p.add_argument("--timeout", type=float, help="stop the VM after this many seconds")
+    p.set_defaults(func=cmd_boot)
+
+    p = sub.add_parser("up", help="build a config and boot it (nfv build + nfv boot)")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("params", nargs="*", metavar="NAME=value")
+    p.add_argument("--nic", action="append", default=[], metavar="N=SPEC", help=nic_help)
+    p.add_argument("--memory", default="8M", help="guest RAM (default 8M)")
+    p.add_argument("--timeout", type=float, help="stop the VM after this many seconds")
+    p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=value")
+    p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("doc", help="element manual: list classes, or show one")
     p.add_argument("element", nargs="?", metavar="ELEMENT")
