@@ -179,7 +179,9 @@ boot_stack_top:
 fault_stack:    .skip 16384             /* TSS.RSP0: exception handlers */
 fault_stack_top:
         .p2align 12
-user_stack:     .skip 65536             /* everything at CPL3 */
+        .globl nfv_stack_bottom
+nfv_stack_bottom:                       /* main.c keeps a canary here: 2 MiB pages */
+user_stack:     .skip 65536             /* allow no guard page. Everything at CPL3 */
 user_stack_top:
 
 /* No executable stack wanted (ld's default for objects without this note). */

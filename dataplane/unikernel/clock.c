@@ -24,6 +24,50 @@ extern volatile struct pvclock nfv_pvclock;
 
 struct clock_scale nfv_clock;
 
+#define PIT_HZ 1193182u
+#define PIT_COUNT 11932u            /* 10 ms */
+
+static uint16_t pit_read_channel0(void)
+{
+    outb(0x43, 0x00);               /* latch channel 0's count */
+    uint8_t low = inb(0x40);
+    return (uint16_t)(low | inb(0x40) << 8);
+}
+
+/* Without kvmclock (TCG) count TSC ticks across 10 ms of the PIT. Channel 0
+ * is the one usable here: microvm has no port 0x61, so channel 2's gate
+ * cannot be raised. Interrupts stay off, so its IRQ does not matter. Port
+ * I/O is cheap under TCG, and this path never runs under KVM. If no PIT
+ * answers, assume 1 GHz. Returns 0 either way: the scale is not kvmclock's. */
+static int calibrate_with_pit(void)
+{
+    outb(0x43, 0x34);               /* channel 0, low then high byte, mode 2 */
+    outb(0x40, 0);                  /* count 65536: wraps every 55 ms */
+    outb(0x40, 0);
+    uint16_t first = pit_read_channel0();
+    uint64_t start = rdtsc(), ticks = 0;
+    for (uint32_t spins = 0; spins < 10000000u; spins++) {
+        uint16_t elapsed = (uint16_t)(first - pit_read_channel0());   /* counts down, mod 2^16 */
+        if (elapsed >= PIT_COUNT) {
+            ticks = (rdtsc() - start) * PIT_COUNT / elapsed;
+            break;
+        }
+    }
+    uint64_t hz = ticks * PIT_HZ / PIT_COUNT;
+    if (hz < 1000000)               /* no PIT, or nonsense: assume 1 GHz */
+        hz = 1000000000;
+    /* ns = ((ticks << shift) * mul) >> 32 with mul * 2^shift = 1e9 * 2^32 / hz. */
+    uint64_t m = (1000000000ull << 32) / hz;
+    int shift = 0;
+    while (m >= (1ull << 32)) {
+        m >>= 1;
+        shift++;
+    }
+    nfv_clock.mul = (uint32_t)m;
+    nfv_clock.shift = (int8_t)shift;
+    return 0;
+}
+
 int clock_init(void)
 {
     uint32_t version, mul;
@@ -35,12 +79,8 @@ int clock_init(void)
         shift = nfv_pvclock.tsc_shift;
         barrier();
     } while ((version & 1) || version != nfv_pvclock.version);
-    if (mul == 0) {
-        /* No kvmclock (TCG): (ticks << 1) * 2^31 >> 32 = ticks, i.e. 1 GHz. */
-        nfv_clock.mul = 1u << 31;
-        nfv_clock.shift = 1;
-        return 0;
-    }
+    if (mul == 0)
+        return calibrate_with_pit();
     nfv_clock.mul = mul;
     nfv_clock.shift = shift;
     return 1;

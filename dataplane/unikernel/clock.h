@@ -16,7 +16,8 @@ struct clock_scale {
 extern struct clock_scale nfv_clock;
 
 /* Read the scale kvmclock published; returns 0 if there is no kvmclock
- * (TCG), in which case a 1 GHz TSC is assumed and callers say so. */
+ * (TCG), in which case the TSC is measured against the PIT (10 ms) and
+ * callers say so. */
 int clock_init(void);
 
 static inline uint64_t clock_ticks_to_ns(uint64_t ticks)

@@ -5,6 +5,7 @@
  *   read OFF LEN   ->  data <hex of nfv_arena[OFF..OFF+LEN)>   (LEN <= 4096)
  *   nics           ->  nic I rx=.. tx=.. rx_dropped=.. tx_dropped=.. mac=..  (one per NIC)
  *   stats          ->  stats batches=.. packets=.. errors=.. notifies=.. queue=.. slots=.. free=..
+ *   drops          ->  drops REASON=COUNT ...  (records the pipeline dropped, nonzero reasons only)
  *   quit           ->  the nics lines, then exit with NFV_EXIT_NORMAL
  * Anything else   ->  error <reason>
  * Checking the UART is a VM exit (~26 us), so it happens only about once per
@@ -114,6 +115,34 @@ static void command_stats(void)
                nfv_pool.slots, nfv_pool.free_top);
 }
 
+static void command_drops(void)
+{
+    char buf[32];
+    con_write("drops", 5);
+    for (unsigned reason = 0; reason < 256; reason++) {
+        if (!nfv_rt.drops[reason])
+            continue;
+        /* one small line piece per reason; con_printf would end the line */
+        size_t n = 0;
+        uint64_t v = nfv_rt.drops[reason];
+        char digits[24];
+        int d = 0;
+        do {
+            digits[d++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        buf[n++] = ' ';
+        if (reason >= 100) buf[n++] = (char)('0' + reason / 100);
+        if (reason >= 10) buf[n++] = (char)('0' + reason / 10 % 10);
+        buf[n++] = (char)('0' + reason % 10);
+        buf[n++] = '=';
+        while (d)
+            buf[n++] = digits[--d];
+        con_write(buf, n);
+    }
+    con_write("\n", 1);
+}
+
 void control_poll(void)
 {
     uint64_t now = rdtsc();
@@ -132,6 +161,8 @@ void control_poll(void)
         control_print_nics();
     else if (word_is(line, "stats", &rest))
         command_stats();
+    else if (word_is(line, "drops", &rest))
+        command_drops();
     else if (word_is(line, "quit", &rest)) {
         control_print_nics();
         nfv_exit(NFV_EXIT_NORMAL);

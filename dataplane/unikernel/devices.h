@@ -9,7 +9,7 @@
 #define NFV_MAX_NICS 8
 
 /* Fills bases[] with the MMIO base of each virtio-net device, in NIC order,
- * and returns how many were found (at most max). */
+ * and returns how many were found; stops at max. */
 int devices_find(const char *cmdline, uintptr_t *bases, int max);
 
 #endif /* NFV_DEVICES_H */

@@ -23,7 +23,10 @@
 
 #define MIN_QUEUE 16
 
+#define STACK_CANARY 0x6e66762d73746b21ull     /* "nfv-stk!" */
+
 extern char __image_end[];
+extern volatile uint64_t nfv_stack_bottom;
 void idt_init(void);
 
 struct runtime nfv_rt;
@@ -90,7 +93,9 @@ static void check_config(void)
 static void find_nics(const char *cmdline)
 {
     uintptr_t bases[NFV_MAX_NICS];
-    int found = devices_find(cmdline, bases, NFV_MAX_NICS);
+    /* Stop at the NICs the config uses: every probe is two VM exits, and a
+     * source-only config needs no probing at all. */
+    int found = nfv_config.nic_count ? devices_find(cmdline, bases, (int)nfv_config.nic_count) : 0;
     nfv_rt.nic_count = nfv_config.nic_count;
     if ((unsigned)found < nfv_config.nic_count) {
         con_printf("nics: found %d virtio-net device%s, config %s needs %u\n", found, found == 1 ? "" : "s",
@@ -125,7 +130,9 @@ static void dispatch(const struct nfv_pkt_meta *m)
         return;
     }
     if (m->out_port >= nfv_rt.nic_count) {
-        if (m->out_port != NFV_NO_PORT)
+        if (m->out_port == NFV_NO_PORT)
+            nfv_rt.drops[m->drop_reason]++;
+        else
             nfv_rt.errors++;            /* a sink or device this image does not have */
         pool_put(slot);
         return;
@@ -199,11 +206,18 @@ static __attribute__((noreturn)) void loop(void)
             nfv_exit(NFV_EXIT_NORMAL);
         }
         control_poll();
+        if (nfv_stack_bottom != STACK_CANARY) {
+            /* The pipeline's stack ran into whatever lies below it (the fault
+             * stack): state may be corrupt, so stop rather than forward. */
+            con_printf("fault: the 64 KiB stack overflowed\n");
+            nfv_exit(NFV_EXIT_FAULT);
+        }
     }
 }
 
 void nfv_main(uint32_t start_info)
 {
+    nfv_stack_bottom = STACK_CANARY;
     idt_init();
     con_init();
     int kvmclock = clock_init();
@@ -213,7 +227,7 @@ void nfv_main(uint32_t start_info)
         nfv_exit(NFV_EXIT_BOOT);
     }
     if (!kvmclock)
-        con_printf("clock: no kvmclock, assuming a 1 GHz TSC\n");
+        con_printf("clock: no kvmclock; TSC %lu kHz measured against the PIT\n", clock_tsc_khz());
     check_config();
     mem_init(boot.ram_start, boot.ram_end);
     find_nics(boot.cmdline);

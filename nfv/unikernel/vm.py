@@ -241,7 +241,8 @@ class VM:
         """QEMU listens before the guest starts, but not before exec: retry briefly."""
         while True:
             try:
-                nic.sock = socket.create_connection(("127.0.0.1", nic.port), timeout=1.0)
+                nic.sock = self._in_netns(lambda: socket.create_connection(("127.0.0.1", nic.port),
+                                                                           timeout=1.0))
                 break
             except OSError:
                 if self._proc.poll() is not None:
@@ -376,8 +377,8 @@ class VM:
         if "\n" in text:
             raise NfvError("one command per call, without a newline")
         word = text.split()[0] if text.split() else ""
-        expected = {"read": 1, "stats": 1, "nics": self.guest_nics or 0}.get(word, 1)
-        prefixes = ("data ", "nic ", "stats ", "error ")
+        expected = {"read": 1, "stats": 1, "drops": 1, "nics": self.guest_nics or 0}.get(word, 1)
+        prefixes = ("data ", "nic ", "stats ", "drops", "error ")
         with self._command_lock:
             with self._cond:
                 start = len(self._lines)
@@ -477,29 +478,43 @@ class VM:
                               timeout=10)
         if proc.returncode != 0:
             raise NfvError(f"NIC {nic.index}: cannot bring tap {nic.ifname} up: {proc.stderr.strip()}")
+
+        def opener() -> socket.socket:
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))   # ETH_P_ALL
+            s.bind((nic.ifname, 0))
+            return s
+
+        try:
+            nic.sock = self._in_netns(opener)
+        except OSError as e:
+            raise NfvError(f"NIC {nic.index}: cannot open tap {nic.ifname}: {e}") from None
+        self._spawn(self._read_tap, nic)
+
+    def _in_netns(self, make_socket):
+        """make_socket() run inside the VM's network namespace, if it has one.
+
+        setns changes only the calling thread's namespace, and a socket keeps
+        the namespace it was made in, so a short-lived thread does the work."""
+        if not self.netns:
+            return make_socket()
         result: dict = {}
 
-        def opener():
-            # setns changes only this thread's namespace; the socket keeps it.
+        def work():
             try:
-                if self.netns:
-                    libc = ctypes.CDLL(None, use_errno=True)
-                    with open(f"/var/run/netns/{self.netns}") as ns:
-                        if libc.setns(ns.fileno(), 0x40000000) != 0:     # CLONE_NEWNET
-                            raise OSError(ctypes.get_errno(), "setns")
-                s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-                s.bind((nic.ifname, 0))
-                result["sock"] = s
+                libc = ctypes.CDLL(None, use_errno=True)
+                with open(f"/var/run/netns/{self.netns}") as ns:
+                    if libc.setns(ns.fileno(), 0x40000000) != 0:        # CLONE_NEWNET
+                        raise OSError(ctypes.get_errno(), f"setns into netns {self.netns}")
+                result["value"] = make_socket()
             except OSError as e:
                 result["error"] = e
 
-        thread = threading.Thread(target=opener)
+        thread = threading.Thread(target=work)
         thread.start()
         thread.join(timeout=10)
-        if "sock" not in result:
-            raise NfvError(f"NIC {nic.index}: cannot open tap {nic.ifname}: {result.get('error')}")
-        nic.sock = result["sock"]
-        self._spawn(self._read_tap, nic)
+        if "value" not in result:
+            raise result.get("error") or OSError(f"no answer from netns {self.netns}")
+        return result["value"]
 
     def _read_tap(self, nic: _Nic) -> None:
         try:

@@ -6,7 +6,6 @@ stand-in keeps them fast and independent of the compiler.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,10 +15,6 @@ from nfv.unikernel.link import link_image
 
 HERE = Path(__file__).resolve().parent
 DATAPLANE = HERE.parent.parent / "dataplane"
-
-needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None or shutil.which("gcc") is None,
-                                reason="needs qemu-system-x86_64 and gcc")
-
 
 @pytest.fixture(scope="session")
 def pipeline_object(tmp_path_factory) -> Path:
