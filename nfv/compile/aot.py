@@ -139,12 +139,12 @@ def _elements_at(plan: Plan, src: Path, file: str, line: int) -> list[str]:
             if start <= line < start + length:
                 found.append(name)
     if not found and os.path.exists(file) and os.path.samefile(file, src):
-        # A kernel generated for one element: its def line names it (rules_<element>).
-        text = src.read_text().splitlines()[:line]
-        for row in reversed(text):
-            m = re.match(r"def (\w+?)_(\w+)\(", row)
-            if m and m.group(2) in plan.index:
-                found.append(m.group(2))
+        # A kernel generated for this config: the def enclosing the line names it.
+        for row in reversed(src.read_text().splitlines()[:line]):
+            m = re.match(r"def (\w+)\(", row)
+            if m:
+                found += [name for name, spec in plan.kernels.items()
+                          if spec is not None and spec.function == f"generated:{m.group(1)}"]
                 break
     return found
 
@@ -219,7 +219,10 @@ def _call_sites(text: str, symbols: list[str]) -> dict[str, list[tuple[str, int]
         r"^(!\d+) = !DILocation\(line: (\d+),.*?scope: (!\d+)", text, re.M)}
     where: dict[str, list[tuple[str, int]]] = {}
     for symbol in symbols:
-        for m in re.finditer(rf"@{re.escape(symbol)}\(.*?!dbg (!\d+)", text):
+        # The call is to the symbol itself, or to the LLVM intrinsic that instruction
+        # selection turns into it (math.exp is @llvm.exp.f64 in the IR, `exp` in the object).
+        callee = rf"@(?:{re.escape(symbol)}|llvm\.{re.escape(symbol)}\.[\w.]+)\("
+        for m in re.finditer(rf"{callee}.*?!dbg (!\d+)", text):
             line, scope = locations.get(m.group(1), (0, ""))
             directory, name = files.get(scopes.get(scope, ""), ("", ""))
             if name:
