@@ -16,8 +16,9 @@ PYTEST_ARGS ?=
 # Debian packages the project uses at run time or in tests:
 #   qemu-system-x86  boots the unikernel (QEMU microvm)
 #   iproute2         ip netns / veth / tap for the host backends' tests
-#   gcc              compiles the Cython modules and the unikernel runtime
-APT_PACKAGES := qemu-system-x86 iproute2 gcc
+#   iputils-ping     a real ping through the router unikernel (live test)
+#   gcc, binutils    compile the Cython modules and the unikernel runtime; ld, nm, objdump
+APT_PACKAGES := qemu-system-x86 iproute2 iputils-ping gcc binutils
 
 # The install is redone when the packaging changes; the Cython modules are
 # rebuilt in place (1-2 s, not pip's 10+) when only their sources change.
