@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from nfv import demo
 
 ALLOWED = {"web", "ssh from admin net", "dns", "mail", "ping", "ttl expiring"}
@@ -10,8 +12,9 @@ DENIED = {"ssh from internet", "spoofed source", "fragment", "other port"}
 OTHER = {"ipv6", "runt"}
 
 
-def test_demo_counts_match_the_traffic_labels(capsys):
-    assert demo.main(["--count", "400"]) == 0
+@pytest.mark.parametrize("target", ["host", "unikernel"])
+def test_demo_counts_match_the_traffic_labels(capsys, target):
+    assert demo.main(["--count", "400", "--target", target]) == 0
     text = capsys.readouterr().out
     labels = [label for label, _ in demo.traffic(400)]
 
