@@ -4,8 +4,9 @@
  * The loader (QEMU microvm, Firecracker) enters _start32 in 32-bit protected
  * mode, paging off, ebx = physical address of the PVH start_info. Under our
  * nested KVM every instruction at CPL0 is emulated (slow) and SSE there kills
- * the VM, so this file does only what needs CPL0, with no loops:
- *   1. long mode with the static page tables of pagetables.S,
+ * the VM, so this file does only what needs CPL0, without loops:
+ *   1. long mode, with the few page-table entries boot needs written by
+ *      pagetables.S (the tables themselves are zeroed .bss),
  *   2. kvmclock (a wrmsr),
  *   3. TSS (stack for faults, I/O bitmap) and IDT register,
  * then iretq to CPL3 with IOPL=3 and interrupts off, and calls nfv_main.
@@ -49,6 +50,9 @@ _start32:
         cpuid
         btl $20, %edx
         jnc no_nx
+
+        movl $boot_stack_top, %esp
+        call pt_init32          /* the entries boot needs (pagetables.S) */
 
         movl $0x620, %eax       /* CR4: PAE | OSFXSR | OSXMMEXCPT (SSE at CPL3) */
         movl %eax, %cr4
@@ -173,7 +177,7 @@ nfv_idt:        .skip 32 * 16
         .p2align 6
 nfv_tss:        .skip TSS_SIZE
         .p2align 12
-boot_stack:     .skip 4096              /* CPL0 boot code only */
+boot_stack:     .skip 4096              /* CPL0 boot code only (32-bit too) */
 boot_stack_top:
         .p2align 12
 fault_stack:    .skip 16384             /* TSS.RSP0: exception handlers */

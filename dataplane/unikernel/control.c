@@ -3,7 +3,7 @@
  *
  * One command per line from the host, answered with whole lines:
  *   read OFF LEN   ->  data <hex of nfv_arena[OFF..OFF+LEN)>   (LEN <= 4096)
- *   nics           ->  nic I rx=.. tx=.. rx_dropped=.. tx_dropped=.. mac=..  (one per NIC)
+ *   nics           ->  nic I rx=.. tx=.. rx_dropped=.. tx_dropped=.. rx_oversize=.. mac=..  (one per NIC)
  *   stats          ->  stats batches=.. packets=.. errors=.. notifies=.. queue=.. slots=.. free=..
  *   drops          ->  drops REASON=COUNT ...  (records the pipeline dropped, nonzero reasons only)
  *   quit           ->  the nics lines, then exit with NFV_EXIT_NORMAL
@@ -99,8 +99,9 @@ void control_print_nics(void)
 {
     for (unsigned i = 0; i < nfv_rt.nic_count; i++) {
         const struct nic *nic = &nfv_rt.nics[i];
-        con_printf("nic %u rx=%lu tx=%lu rx_dropped=%lu tx_dropped=%lu mac=%02x:%02x:%02x:%02x:%02x:%02x\n",
-                   i, nic->rx_packets, nic->tx_packets, nic->rx_dropped, nic->tx_dropped,
+        con_printf("nic %u rx=%lu tx=%lu rx_dropped=%lu tx_dropped=%lu rx_oversize=%lu "
+                   "mac=%02x:%02x:%02x:%02x:%02x:%02x\n",
+                   i, nic->rx_packets, nic->tx_packets, nic->rx_dropped, nic->tx_dropped, nic->rx_oversize,
                    nic->mac[0], nic->mac[1], nic->mac[2], nic->mac[3], nic->mac[4], nic->mac[5]);
     }
 }

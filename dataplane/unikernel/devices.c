@@ -14,7 +14,9 @@
  * Non-network virtio devices are skipped in both cases.
  */
 #include "devices.h"
+#include "console.h"
 #include "io.h"
+#include "pagetables.h"
 
 #define VIRTIO_MAGIC      0x74726976u   /* "virt" */
 #define VIRTIO_ID_NET     1
@@ -73,7 +75,12 @@ int devices_find(const char *cmdline, uintptr_t *bases, int max)
             if (*q == '@') {
                 uint64_t base = parse_number(q + 1, &q);
                 listed++;
-                if (base && base < (1ull << 32) && n < max && is_net((uintptr_t)base))
+                if (n < max && !pt_mmio_mapped(base, SCAN_STRIDE))
+                    /* Reading it would fault: pagetables.S maps two windows only. */
+                    con_printf("nics: virtio-mmio device at 0x%lx is outside the mapped windows "
+                               "(0x%x, 0x%x: 2 MiB each); skipped\n", base, PT_MMIO_FIRECRACKER,
+                               PT_MMIO_MICROVM);
+                else if (n < max && is_net((uintptr_t)base))
                     bases[n++] = (uintptr_t)base;
             }
         }

@@ -1,15 +1,24 @@
 /*
  * main.c - boot at CPL3, then the dataplane loop.
  *
- * Boot: fault handlers, console, clock, PVH info, NIC discovery, memory
- * (pool, metadata, rings, sized to the RAM there is), device setup, then the
- * single line "ready nics=N boot_us=T config=NAME" the launcher waits for.
+ * Boot: fault handlers, console, clock, PVH info, the config checked and its
+ * arena unpacked, NIC discovery, memory (pool, metadata, rings, sized to the
+ * RAM there is), device setup, then the single line
+ * "ready nics=N boot_us=T config=NAME" the launcher waits for.
  *
  * Loop, one round:
- *   take back transmitted slots; poll every RX used ring and the sources into
- *   one batch (at most NFV_MAX_BATCH); top up the arena free list; call
+ *   take back transmitted slots; poll the RX used rings and the sources into
+ *   one batch of at most `room` packets, room being what every TX ring can
+ *   still take (at most NFV_MAX_BATCH); top up the arena free list; call
  *   nfv_pipeline once; send or free each returned record; refill RX rings;
  *   look at the console about once a millisecond.
+ *
+ * Backpressure. A frame taken from an RX ring always finds a TX slot, so the
+ * runtime never drops what it received because a wire is slow: when a TX
+ * ring is full it stops taking RX, the RX rings fill, and the device stops
+ * reading its backend (QEMU's stream netdev then stops reading the socket
+ * and TCP pushes back on the sender). Only packets the pipeline makes beyond
+ * the room (Tee copies, ICMP errors) can still find a ring full: tx_dropped.
  */
 #include "clock.h"
 #include "console.h"
@@ -36,12 +45,12 @@ struct pool nfv_pool;
 
 /* Slots needed so that no owner ever starves another: every RX ring full,
  * every TX ring full, one batch in flight, and a full arena free list. */
-static uint32_t slots_for(unsigned queue)
+__attribute__((cold)) static uint32_t slots_for(unsigned queue)
 {
     return nfv_rt.nic_count * 2 * queue + NFV_MAX_BATCH + NFV_FREE_CAP;
 }
 
-static uint64_t bytes_for(unsigned queue)
+__attribute__((cold)) static uint64_t bytes_for(unsigned queue)
 {
     uint64_t slots = slots_for(queue);
     return slots * NFV_BUF_STRIDE + 4096             /* pool, slot-aligned */
@@ -51,7 +60,7 @@ static uint64_t bytes_for(unsigned queue)
 }
 
 /* Largest queue size (256 down to 16) whose memory fits, then allocate. */
-static void memory_setup(void)
+__attribute__((cold)) static void memory_setup(void)
 {
     nfv_rt.meta_cap = NFV_MAX_BATCH + NFV_FREE_CAP;
     unsigned queue = 256;
@@ -75,7 +84,7 @@ static void memory_setup(void)
 
 /* ---- boot ----------------------------------------------------------------- */
 
-static void check_config(void)
+__attribute__((cold)) static void check_config(void)
 {
     const struct nfv_image_config *c = &nfv_config;
     if (c->nic_count > NFV_MAX_NICS) {
@@ -88,9 +97,15 @@ static void check_config(void)
     }
     if (sources_check() != 0)
         nfv_exit(NFV_EXIT_BOOT);
+    /* Before the allocator hands out the memory the packed state was loaded in. */
+    if (c->arena_init && nfv_arena_unpack(c->arena_init, nfv_arena, c->arena_len) != 0) {
+        con_printf("config: the arena's packed initial state is malformed or longer than %lu bytes\n",
+                   c->arena_len);
+        nfv_exit(NFV_EXIT_BOOT);
+    }
 }
 
-static void find_nics(const char *cmdline)
+__attribute__((cold)) static void find_nics(const char *cmdline)
 {
     uintptr_t bases[NFV_MAX_NICS];
     /* Stop at the NICs the config uses: every probe is two VM exits, and a
@@ -185,18 +200,41 @@ static void run_batch(unsigned n, uint64_t now)
         nic_tx_flush(&nfv_rt.nics[i]);
 }
 
+/* Room for this round's batch: every packet taken may leave by any NIC, so
+ * take no more than the fullest TX ring can still queue. */
+static unsigned batch_room(void)
+{
+    unsigned room = NFV_MAX_BATCH;
+    for (unsigned i = 0; i < nfv_rt.nic_count; i++) {
+        struct nic *nic = &nfv_rt.nics[i];
+        nic_tx_reclaim(nic);
+        unsigned free = nic_tx_room(nic);
+        if (free < room)
+            room = free;
+    }
+    return room;
+}
+
 static __attribute__((noreturn)) void loop(void)
 {
+    unsigned first = 0;             /* who fills the batch first: NICs, then the sources */
     nfv_rt.loop_start_ns = clock_ns();
     for (;;) {
         uint64_t now = clock_ns();
+        unsigned room = batch_room();
         unsigned n = 0;
-        for (unsigned i = 0; i < nfv_rt.nic_count; i++) {
-            struct nic *nic = &nfv_rt.nics[i];
-            nic_tx_reclaim(nic);
-            n += nic_rx_poll(nic, nfv_rt.meta + n, NFV_MAX_BATCH - n, now);
+        if (room) {
+            /* Round robin, so that a busy NIC cannot starve the others (or
+             * the sources) when the room is small. */
+            for (unsigned k = 0; k <= nfv_rt.nic_count; k++) {
+                unsigned who = first + k > nfv_rt.nic_count ? first + k - nfv_rt.nic_count - 1 : first + k;
+                if (who < nfv_rt.nic_count)
+                    n += nic_rx_poll(&nfv_rt.nics[who], nfv_rt.meta + n, room - n, now);
+                else
+                    n += sources_inject(nfv_rt.meta + n, room - n, now);
+            }
+            first = first == nfv_rt.nic_count ? 0 : first + 1;
         }
-        n += sources_inject(nfv_rt.meta + n, NFV_MAX_BATCH - n, now);
         if (n)
             run_batch(n, now);
         for (unsigned i = 0; i < nfv_rt.nic_count; i++)
@@ -215,7 +253,7 @@ static __attribute__((noreturn)) void loop(void)
     }
 }
 
-void nfv_main(uint32_t start_info)
+__attribute__((cold)) void nfv_main(uint32_t start_info)
 {
     nfv_stack_bottom = STACK_CANARY;
     idt_init();

@@ -29,12 +29,17 @@ struct nfv_image_config {
     uint32_t source_count;      /* sources[k] enters with in_port NFV_FIRST_SOURCE + k */
     const struct nfv_source *sources;
     uint64_t arena_len;         /* bytes of nfv_arena */
+    const uint8_t *arena_init;  /* the arena's initial state, packed (format: arena.c),
+                                   unpacked into nfv_arena at boot; 0 = all zero */
 };
 
 extern const struct nfv_image_config nfv_config;
 
-/* Initial element state (tables, counters), starting with struct
- * nfv_arena_header; in .data, 64-byte aligned, nfv_config.arena_len bytes. */
+/* Element state (tables, counters), starting with struct nfv_arena_header:
+ * nfv_config.arena_len bytes, 64-byte aligned, zero in the image (.bss) and
+ * filled from nfv_config.arena_init at boot. The generated C puts the packed
+ * bytes in section .arena_init, which nfv.ld loads above the image's end:
+ * once unpacked, that memory goes to the allocator. */
 extern uint8_t nfv_arena[];
 
 /* The compiled pipeline (object file from nfv/compile). */

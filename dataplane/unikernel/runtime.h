@@ -24,6 +24,9 @@ struct runtime {
 
 extern struct runtime nfv_rt;
 
+/* arena.c: fill the arena from nfv_config.arena_init; 0, or -1 if malformed. */
+int nfv_arena_unpack(const uint8_t *packed, uint8_t *arena, uint64_t len);
+
 /* sources.c: inject this round's source packets into meta (at most room). */
 unsigned sources_inject(struct nfv_pkt_meta *meta, unsigned room, uint64_t now_ns);
 /* 1 when every source has a limit and has reached it (also with no sources). */

@@ -13,6 +13,13 @@
  * lands at NFV_HEADROOM, and a transmit descriptor starts 12 bytes before the
  * packet's offset. Nothing is copied either way.
  *
+ * Long frames. Without VIRTIO_NET_F_MRG_RXBUF a device silently discards a
+ * frame longer than one receive buffer, so we could not count it. With it
+ * (negotiated whenever offered) the device spreads such a frame over several
+ * buffers, consecutive in the used ring, and writes their number into the
+ * first one's header (num_buffers). We drop every frame with num_buffers > 1,
+ * give all its buffers back, and count it (rx_dropped, rx_oversize).
+ *
  * Exits. Each MMIO access is a VM exit (~26 us here), so the hot path does
  * none except QueueNotify, and that only when the device has not set
  * VRING_USED_F_NO_NOTIFY (checked after an mfence, so a device going to
@@ -53,6 +60,7 @@
 #define STATUS_FEATURES_OK  8
 
 #define FEATURE_MAC         (1u << 5)   /* word 0 */
+#define FEATURE_MRG_RXBUF   (1u << 15)  /* word 0 */
 #define FEATURE_VERSION_1   (1u << 0)   /* word 1: bit 32 */
 
 #define DESC_F_WRITE        2
@@ -60,12 +68,13 @@
 #define USED_F_NO_NOTIFY    1
 
 #define NET_HDR_LEN         12
+#define NET_HDR_NUM_BUFFERS 10          /* uint16 in the header (mergeable buffers) */
 /* Receive buffer: header + everything after the headroom. */
 #define RX_BUF_LEN          (NFV_BUF_STRIDE - NFV_HEADROOM + NET_HDR_LEN)
 
 /* ---- queue memory ---------------------------------------------------------- */
 
-static size_t ring_bytes(unsigned qsize)
+__attribute__((cold)) static size_t ring_bytes(unsigned qsize)
 {
     size_t desc = 16 * (size_t)qsize;
     size_t avail = 4 + 2 * (size_t)qsize + 2;
@@ -75,14 +84,14 @@ static size_t ring_bytes(unsigned qsize)
     return ((desc + avail + 63) & ~(size_t)63) + used;
 }
 
-static size_t queue_bytes(unsigned qsize)
+__attribute__((cold)) static size_t queue_bytes(unsigned qsize)
 {
     return ring_bytes(qsize) + 4096 + qsize * (sizeof(uint16_t) + sizeof(uint32_t)) + 16;
 }
 
-size_t nic_memory(unsigned qsize) { return 2 * queue_bytes(qsize); }
+__attribute__((cold)) size_t nic_memory(unsigned qsize) { return 2 * queue_bytes(qsize); }
 
-static int queue_alloc(struct vq *q, unsigned index, unsigned qsize)
+__attribute__((cold)) static int queue_alloc(struct vq *q, unsigned index, unsigned qsize)
 {
     size_t desc = 16 * (size_t)qsize;
     uint8_t *ring = mem_alloc(ring_bytes(qsize), 4096);
@@ -103,7 +112,7 @@ static int queue_alloc(struct vq *q, unsigned index, unsigned qsize)
     return 0;
 }
 
-static void queue_register(uintptr_t base, struct vq *q)
+__attribute__((cold)) static void queue_register(uintptr_t base, struct vq *q)
 {
     uint64_t desc = (uintptr_t)q->desc, avail = (uintptr_t)q->avail, used = (uintptr_t)q->used;
     /* The queue is still selected (nic_init read its QueueNumMax). The high
@@ -124,14 +133,14 @@ static void queue_register(uintptr_t base, struct vq *q)
 
 /* ---- setup ------------------------------------------------------------------ */
 
-static int fail(const struct nic *nic, const char *why)
+__attribute__((cold)) static int fail(const struct nic *nic, const char *why)
 {
     con_printf("nic %u at 0x%lx: %s\n", nic->port, (uint64_t)nic->base, why);
     mmio_write32(nic->base + REG_STATUS, 0x80);     /* FAILED */
     return NFV_EXIT_DEVICE;
 }
 
-int nic_init(struct nic *nic, uintptr_t base, unsigned port, unsigned qsize)
+__attribute__((cold)) int nic_init(struct nic *nic, uintptr_t base, unsigned port, unsigned qsize)
 {
     nic->base = base;
     nic->port = (uint8_t)port;
@@ -151,15 +160,19 @@ int nic_init(struct nic *nic, uintptr_t base, unsigned port, unsigned qsize)
     uint32_t low = mmio_read32(base + REG_DEVICE_FEATURES);
     if (!(high & FEATURE_VERSION_1))
         return fail(nic, "device does not offer VIRTIO_F_VERSION_1");
-    /* Nothing else: no offloads (so the header is all zero), no mergeable
-     * buffers (one slot per frame), no event index (flags suffice). */
+    /* Mergeable buffers only so that a frame too long for one buffer reaches
+     * us (to be counted and dropped) instead of vanishing in the device.
+     * Nothing else: no offloads (so the header is all zero on transmit), no
+     * event index (flags suffice). */
+    uint32_t wanted = low & (FEATURE_MAC | FEATURE_MRG_RXBUF);
     mmio_write32(base + REG_DRIVER_FEAT_SEL, 0);
-    mmio_write32(base + REG_DRIVER_FEATURES, low & FEATURE_MAC);
+    mmio_write32(base + REG_DRIVER_FEATURES, wanted);
     mmio_write32(base + REG_DRIVER_FEAT_SEL, 1);
     mmio_write32(base + REG_DRIVER_FEATURES, FEATURE_VERSION_1);
     mmio_write32(base + REG_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
     if (!(mmio_read32(base + REG_STATUS) & STATUS_FEATURES_OK))
-        return fail(nic, "device rejected features VERSION_1 + MAC");
+        return fail(nic, "device rejected features VERSION_1, MAC, MRG_RXBUF");
+    nic->mergeable = (wanted & FEATURE_MRG_RXBUF) != 0;
 
     for (unsigned index = 0; index < 2; index++) {
         struct vq *q = index == 0 ? &nic->rx : &nic->tx;
@@ -215,7 +228,9 @@ unsigned nic_rx_poll(struct nic *nic, struct nfv_pkt_meta *meta, unsigned max, u
     barrier();                      /* entries are read after the index */
     unsigned n = 0;
     uint16_t mask = q->size - 1;
-    while (q->used_seen != used_idx && n < max) {
+    /* The rest of a long frame's buffers are freed even when the batch is
+     * full: they hold nothing for it. */
+    while (q->used_seen != used_idx && (n < max || nic->rx_skip)) {
         volatile struct vring_used_elem *e = &q->used->ring[q->used_seen & mask];
         uint32_t id = e->id, len = e->len;
         q->used_seen++;
@@ -225,6 +240,21 @@ unsigned nic_rx_poll(struct nic *nic, struct nfv_pkt_meta *meta, unsigned max, u
         }
         uint32_t slot = q->desc_slot[id];
         q->free_desc[q->free_top++] = (uint16_t)id;
+        if (nic->rx_skip) {         /* a later buffer of a dropped long frame */
+            nic->rx_skip--;
+            pool_put(slot);
+            continue;
+        }
+        uint32_t offset = slot * NFV_BUF_STRIDE + NFV_HEADROOM;
+        uint16_t buffers = nic->mergeable
+            ? *(volatile uint16_t *)(pool_at(offset) - NET_HDR_LEN + NET_HDR_NUM_BUFFERS) : 1;
+        if (buffers > 1) {          /* longer than a buffer: drop all of it */
+            nic->rx_skip = buffers - 1u;
+            nic->rx_dropped++;
+            nic->rx_oversize++;
+            pool_put(slot);
+            continue;
+        }
         /* A frame of zero bytes, or longer than the buffer we gave, is
          * dropped and counted; the slot goes straight back to the pool. */
         if (len <= NET_HDR_LEN || len > RX_BUF_LEN) {
@@ -234,7 +264,7 @@ unsigned nic_rx_poll(struct nic *nic, struct nfv_pkt_meta *meta, unsigned max, u
         }
         meta[n++] = (struct nfv_pkt_meta){
             .timestamp_ns = now_ns,
-            .offset = slot * NFV_BUF_STRIDE + NFV_HEADROOM,
+            .offset = offset,
             .net_offset = NFV_NO_NET_HEADER,
             .length = (uint16_t)(len - NET_HDR_LEN),
             .in_port = nic->port,

@@ -52,8 +52,15 @@ struct nic {
     uintptr_t base;             /* virtio-mmio registers */
     uint8_t mac[6];
     uint8_t port;               /* in_port of what it receives */
+    uint8_t mergeable;          /* VIRTIO_NET_F_MRG_RXBUF negotiated: the header says how
+                                   many buffers a frame took (>1: too long, dropped) */
     struct vq rx, tx;
-    uint64_t rx_packets, tx_packets, rx_dropped, tx_dropped;
+    uint32_t rx_skip;           /* buffers still to come of a frame being dropped */
+    uint64_t rx_packets;        /* frames handed to the pipeline */
+    uint64_t rx_dropped;        /* frames received and dropped here (any reason, oversize too) */
+    uint64_t rx_oversize;       /* ... of which longer than one buffer (NFV_BUF_STRIDE - NFV_HEADROOM) */
+    uint64_t tx_packets;        /* frames queued for the device */
+    uint64_t tx_dropped;        /* frames the pipeline sent here that found the ring full */
     uint64_t notifies;          /* QueueNotify writes (each a VM exit) */
 };
 
@@ -64,7 +71,8 @@ size_t nic_memory(unsigned qsize);
  * printing why. Posts receive buffers from the pool. */
 int nic_init(struct nic *nic, uintptr_t base, unsigned port, unsigned qsize);
 
-/* Move up to max received frames into meta (records fully initialised). */
+/* Move up to max received frames into meta (records fully initialised).
+ * Buffers of dropped frames are given back to the pool whatever max is. */
 unsigned nic_rx_poll(struct nic *nic, struct nfv_pkt_meta *meta, unsigned max, uint64_t now_ns);
 /* Give the device fresh buffers for every descriptor it has handed back. */
 void nic_rx_refill(struct nic *nic);
@@ -76,5 +84,7 @@ int nic_tx_put(struct nic *nic, uint32_t offset, uint32_t length);
 void nic_tx_flush(struct nic *nic);
 /* Return the slots of transmitted packets to the pool. */
 void nic_tx_reclaim(struct nic *nic);
+/* Packets nic_tx_put can take now without failing (call nic_tx_reclaim first). */
+static inline unsigned nic_tx_room(const struct nic *nic) { return nic->tx.free_top; }
 
 #endif /* NFV_VIRTIO_NET_H */

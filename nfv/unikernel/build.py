@@ -112,7 +112,8 @@ def build_image(config: str, defines: dict[str, str] | None = None,
         glue_path = root / f"glue_{key}.c"
         glue_path.write_text(glue)
         tmp = image_path.with_suffix(".tmp")
-        info = link_image(aot.path, glue_path, tmp)
+        info = link_image(aot.path, glue_path, tmp,
+                          symbols=image_path.with_name(image_path.name + ".sym"))
         sections = info.get("sections", info)
         tmp.replace(image_path)
         info_path.write_text(json.dumps({"sections": sections, "config": str(config)}))

@@ -29,7 +29,7 @@ from nfv.unikernel.build import DEFAULT_MEMORY, build_image
 #: Handler reads copy state arrays up to this size from the guest (the console is slow:
 #: two hex digits per byte); bigger ones (route tables) read as zeros.
 MAX_STATE_READ = 64 * 1024
-_NIC_LINE = re.compile(r"^nic (\d+) rx=(\d+) tx=(\d+) rx_dropped=(\d+) tx_dropped=(\d+)")
+_NIC_LINE = re.compile(r"^nic (\d+) rx=(\d+) tx=(\d+) rx_dropped=(\d+) tx_dropped=(\d+) rx_oversize=(\d+)")
 
 
 @dataclass
@@ -75,8 +75,8 @@ class UnikernelNF(PortNames):
             vm, self.vm = self.vm, None
             vm.stop()
 
-    def nic_counters(self) -> dict[int, tuple[int, int, int, int]]:
-        """{nic: (rx, tx, rx_dropped, tx_dropped)} from the guest."""
+    def nic_counters(self) -> dict[int, tuple[int, int, int, int, int]]:
+        """{nic: (rx, tx, rx_dropped, tx_dropped, rx_oversize)} from the guest."""
         counters = {}
         for line in self.boot().command("nics"):
             m = _NIC_LINE.match(line)
@@ -114,7 +114,8 @@ class UnikernelNF(PortNames):
             sent[port] = sent.get(port, 0) + 1
         after = self._wait_taken(before, sent)
         result = UnikernelResult(packets=len(frames))
-        for nic, (rx, tx, rx_dropped, tx_dropped) in after.items():
+        for nic, (rx, tx, rx_dropped, tx_dropped, oversize) in after.items():
+            result.oversize += oversize - before[nic][4]     # longer than a buffer: dropped
             want = tx - before[nic][1]
             got = []
             deadline = time.monotonic() + self.timeout

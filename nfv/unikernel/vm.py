@@ -19,6 +19,18 @@ NICs, in order (NIC 0 is the first):
                       network namespace (`ip netns exec`), so the tap appears
                       there. send/recv use an AF_PACKET socket on the tap.
 
+With `connect=False` the NICs are left to someone else (`nfv boot`: the
+user's traffic tool connects to QEMU's stream server at `vm.nics[i].port`,
+or uses the tap, which is still brought up): this object opens no socket,
+and send/recv raise NfvError. QEMU's stream server discards what the guest
+sends on a NIC while no client is connected to it.
+
+Flow control: the guest takes a frame only when every NIC's transmit ring has
+room for it, so over a stream netdev nothing is lost, however fast frames are
+sent: when a transmit side is slow, QEMU stops reading the other sockets and
+`send` blocks (the reader threads keep draining what the guest sends, so a
+sender never deadlocks against its own replies).
+
 The guest's console is COM1 on QEMU's stdio: a reader thread keeps its lines
 (`console`), `ready` is read from it (never from stderr, where QEMU prints a CPU
 feature warning), and commands go to QEMU's stdin. Every wait has a timeout.
@@ -124,7 +136,7 @@ class VM:
 
     def __init__(self, image: str | Path, nics=("tcp", "tcp"), memory: str | int = "8M", *,
                  netns: str | None = None, accel: str | None = None, ready_timeout: float = 10.0,
-                 append: str = "", qemu: str = QEMU, extra_args=()):
+                 append: str = "", qemu: str = QEMU, extra_args=(), connect: bool = True):
         self.image = Path(image)
         if not self.image.exists():
             raise NfvError(f"unikernel image {self.image} does not exist")
@@ -136,6 +148,7 @@ class VM:
         self.append = append
         self.qemu = qemu
         self.extra_args = list(extra_args)
+        self.connect = connect
         self.nics: list[_Nic] = []
         self.launch_to_ready_ms: float | None = None
         self.boot_us: int | None = None
@@ -219,7 +232,7 @@ class VM:
         self._spawn(self._read_stderr)
         deadline = t0 + self.ready_timeout
         for nic in self.nics:
-            if nic.kind == "tcp":
+            if nic.kind == "tcp" and self.connect:
                 self._connect(nic, deadline)
         index, line = self._wait_line(lambda l: _READY.match(l), 0, deadline, "the guest's ready line")
         self.launch_to_ready_ms = (time.monotonic() - t0) * 1000
@@ -416,7 +429,14 @@ class VM:
     def _nic(self, index: int) -> _Nic:
         if not 0 <= index < len(self.nics):
             raise NfvError(f"NIC {index}: this VM has NICs 0..{len(self.nics) - 1}")
-        return self.nics[index]
+        nic = self.nics[index]
+        if nic.sock is None:
+            if not self.connect:
+                where = (f"127.0.0.1:{nic.port}" if nic.kind == "tcp" else f"tap {nic.ifname}")
+                raise NfvError(f"NIC {index}: this VM was started with connect=False, so it has no "
+                               f"socket of its own; send and receive through {where} yourself")
+            raise NfvError(f"NIC {index}: not connected (start the VM first)")
+        return nic
 
     def send(self, nic: int, frame: bytes) -> None:
         """Put one Ethernet frame on the wire of NIC `nic`, towards the guest."""
@@ -478,6 +498,8 @@ class VM:
                               timeout=10)
         if proc.returncode != 0:
             raise NfvError(f"NIC {nic.index}: cannot bring tap {nic.ifname} up: {proc.stderr.strip()}")
+        if not self.connect:
+            return
 
         def opener() -> socket.socket:
             s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))   # ETH_P_ALL
