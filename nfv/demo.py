@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         nf = UnikernelNF(str(CONFIG))
         image = nf.image
         sections = ", ".join(f"{k} {image.sections.get(k, 0):,}"
-                             for k in (".text", ".rodata", ".data", ".bss"))
+                             for k in (".text", ".rodata", ".data", ".arena_init", ".bss"))
         print(f"{CONFIG.name} built into a unikernel in {time.perf_counter() - t0:.1f} s"
               f"{' (cached)' if image.cached else ''}: {image.size:,} bytes ({sections})")
         vm = nf.boot()

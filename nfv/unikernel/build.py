@@ -72,6 +72,9 @@ def _runtime_digest() -> str:
             digest.update(path.name.encode() + path.read_bytes())
     for header in ("pipeline_abi.h", "packet_layout.h"):
         digest.update((root.parent / header).read_bytes())
+    # The compiler and linker flags live in link.py (and the glue's format in glue.py).
+    for module in ("link.py", "glue.py"):
+        digest.update((Path(__file__).parent / module).read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nfv.errors import NfvError
 
-_SECTIONS = (".text", ".rodata", ".data", ".bss")
+_SECTIONS = (".text", ".rodata", ".data", ".arena_init", ".bss")
 
 
 def build(config: str, defines: dict[str, str], output: str | None, memory: str,
