@@ -154,6 +154,26 @@ def run_nfv(*args: str, cwd: Path | str = ROOT, timeout: float = 60,
     return proc
 
 
+# tests/unikernel/conftest.py is a module named `conftest` too, and whichever was
+# imported last is sys.modules["conftest"]: the test files here that import helpers
+# from this one (`from conftest import ROOT`, at import time or inside a test) get it
+# back before they are collected and before each of their tests runs.
+_THIS = sys.modules[__name__]
+
+
+def _this_conftest_for(path) -> None:
+    if Path(str(path)).parent == TESTS:
+        sys.modules["conftest"] = _THIS
+
+
+def pytest_collectstart(collector):
+    _this_conftest_for(getattr(collector, "path", ""))
+
+
+def pytest_runtest_setup(item):
+    _this_conftest_for(item.path)
+
+
 __all__ = [
     "ROOT", "CONFIGS", "VALID_FILES", "FILE", "NfvError", "locate", "col_of", "build",
     "errors_of", "expect_error", "conns", "classes", "args_of", "only_anon", "anon_names",
@@ -163,27 +183,143 @@ __all__ = [
 
 # -- compiled network functions --------------------------------------------------------
 #
-# A compile costs Numba time, so every test that runs a config shares one NF per
-# (config, defines) for the whole session.  Tests that need fresh counters use
-# `fresh_nf`, which shares the compiled pipeline but gets its own arena.
+# Every test that takes `nf_factory` runs once per target: `[host]` (the config
+# compiled for the host, packets through the Cython driver) and `[unikernel]`
+# (the config built into an image and booted under QEMU, packets over its NICs).
+# Their expectations are the same, so a test passing on both is the two targets
+# agreeing byte for byte.
+#
+# A compile costs Numba time (and the unikernel an ahead-of-time compile and a
+# link), so the factory shares one NF per (target, config, defines) for the whole
+# session; each hand-out resets it (a fresh arena on the host, a fresh boot in the
+# VM). A booted VM busy-polls a CPU: at most one is alive at a time (handing out a
+# unikernel NF stops every other one's VM), none outlives the test that booted it,
+# and none outlives the session.
+#
+# Tests that cannot run in the VM are marked `@pytest.mark.host_only("why")` and
+# run as `[host]` only; HOST_ONLY_ELSEWHERE below names those in files whose
+# owners have not marked them yet.
+
+TARGETS = ("host", "unikernel")
+
+#: (test file, test function) -> why it runs on the host only. Prefer the marker in
+#: the test file; this list is for tests in files this conftest does not own.
+HOST_ONLY_ELSEWHERE = {
+    ("test_print.py", "test_print_passes_packets_and_sees_each"):
+        "reads Print's copies, which only the host collects to print them",
+    ("test_classify_specialise.py", "test_replaced_rules_take_effect_without_recompiling"):
+        "rewrites the classifier's tables in the host arena (nf.host.arena)",
+    ("test_router_big.py", "test_big_table_with_warm_up_matches_the_oracle"):
+        "reads the host pipeline's generated source (nf.host.pipeline.source)",
+    ("test_malformed.py", "test_driver_path_with_the_same_frames"):
+        "the host driver's path; its configs use ToDump, FromDump and sources, and its fuzz "
+        "frames include a zero-length and an oversized one (the VM's NICs carry 1..1920 bytes)",
+    ("test_malformed.py", "test_nf_send_with_the_same_frames"):
+        "its fuzz frames include a zero-length and an oversized one (the VM's NICs carry "
+        "1..1920 bytes)",
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "host_only(reason): the test runs on the host target only "
+                   "(nf_factory is not parametrized with the unikernel)")
+
+
+def _host_only_reason(metafunc) -> str | None:
+    marker = metafunc.definition.get_closest_marker("host_only")
+    if marker is not None:
+        return (marker.args[0] if marker.args else marker.kwargs.get("reason")) or "host only"
+    return HOST_ONLY_ELSEWHERE.get((Path(metafunc.module.__file__).name,
+                                    metafunc.function.__name__))
+
+
+def unikernel_missing() -> str | None:
+    """Why the unikernel target cannot run on this machine, or None."""
+    import shutil
+
+    for tool in ("qemu-system-x86_64", "gcc"):
+        if shutil.which(tool) is None:
+            return f"the unikernel target needs {tool}"
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_generate_tests(metafunc):
+    """`target` is a parameter of every test using nf_factory: [host] and [unikernel]."""
+    if "nf_factory" not in metafunc.fixturenames:
+        return
+    targets = ["host"] if _host_only_reason(metafunc) else list(TARGETS)
+    metafunc.parametrize("target", targets, ids=targets, indirect=True)
+
+
+@pytest.fixture
+def target(request):
+    """The target nf_factory compiles for ("host" when a test is not parametrized)."""
+    name = getattr(request, "param", "host")
+    if name == "unikernel":
+        missing = unikernel_missing()
+        if missing:
+            pytest.skip(missing)
+    return name
 
 
 @pytest.fixture(scope="session")
 def nf_cache():
-    return {}
+    """{(target, config, defines): NF}; every unikernel VM is stopped at the session's end."""
+    cache: dict = {}
+    yield cache
+    stop_vms(cache.values())
+
+
+def stop_vms(nfs, keep=None) -> None:
+    """Stop the VM of every unikernel NF in `nfs` except `keep` (the NFs stay usable:
+    their next use boots a new VM)."""
+    for nf in list(nfs):
+        if nf is not keep and getattr(nf, "target", None) == "unikernel" and nf.host is not None:
+            nf.host.close()
+
+
+def new_nf(config: str, target: str, **defines):
+    """nfv.testing.NF(config, target, **defines); a unikernel gets the RAM its image
+    needs when that is more than the default (8 MiB holds about 5 NICs; a config using
+    devices up to 7 needs ~11 MiB), which NF(target="unikernel") cannot be told."""
+    from nfv.testing import NF
+
+    if target != "unikernel":
+        return NF(config, target=target, **defines)
+    from nfv.unikernel.build import DEFAULT_MEMORY, MiB, build_image
+    from nfv.unikernel.target import UnikernelNF
+
+    defines = {k: str(v) for k, v in defines.items()}
+    needed = build_image(config, defines, memory=1 << 30).memory_needed
+    nf = NF.__new__(NF)
+    nf.target = target
+    nf.host = UnikernelNF(config, defines, memory=max(DEFAULT_MEMORY, -(-needed // MiB) * MiB))
+    return nf
 
 
 @pytest.fixture
-def nf_factory(nf_cache):
-    """nf_factory(config_text_or_path, **defines) -> nfv.testing.NF with a fresh arena."""
-    from nfv.testing import NF
+def nf_factory(nf_cache, target):
+    """nf_factory(config_text_or_path, **defines) -> nfv.testing.NF for this test's
+    target, with fresh state (host: a fresh arena; unikernel: a fresh boot)."""
 
     def make(config: str, **defines):
-        key = (config, tuple(sorted(defines.items())))
+        key = (target, config, tuple(sorted(defines.items())))
         nf = nf_cache.get(key)
+        if isinstance(nf, Exception):
+            # a compile or build that failed once fails the same way: do not pay for it again
+            pytest.fail(f"building this config for the {target} failed earlier in the "
+                        f"session: {type(nf).__name__}: {nf}")
         if nf is None:
-            nf = nf_cache[key] = NF(config, **defines)
+            try:
+                nf = nf_cache[key] = new_nf(config, target, **defines)
+            except Exception as e:
+                nf_cache[key] = e
+                raise
+        stop_vms(nf_cache.values(), keep=nf)
         nf.reset()
         return nf
 
-    return make
+    yield make
+    stop_vms(nf_cache.values())
