@@ -43,6 +43,7 @@ import numpy as np
 
 from nfv.dataplane.packet cimport (
     nfv_pkt_meta, NFV_BUF_STRIDE, NFV_HEADROOM, NFV_MAX_BATCH, NFV_NO_PORT, NFV_NO_NET_HEADER,
+    NFV_DROP_EMPTY,
 )
 from nfv.dataplane.pcap cimport PacketList
 from nfv.dataplane.packet import META_DTYPE
@@ -425,6 +426,11 @@ cdef class HostDriver:
                 m = &self._meta_ptr[i]
                 if m.out_port == NFV_NO_PORT:
                     drops[m.drop_reason] += 1
+                    continue
+                if m.length == 0 and m.out_port < NFV_FIRST_SINK:
+                    # Nothing to put on a wire (Strip took it all): counted as a drop,
+                    # as the unikernel's driver does, rather than sent as an empty frame.
+                    drops[NFV_DROP_EMPTY] += 1
                     continue
                 if <int64_t>m.offset + m.length > self._pool_len:
                     raise DriverError(

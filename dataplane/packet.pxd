@@ -12,6 +12,7 @@ cdef extern from "packet_layout.h":
         NFV_MAX_BATCH
         NFV_NO_PORT
         NFV_DROP_NONE
+        NFV_DROP_EMPTY
     # typed: 0xFFFFFFFF does not fit the int that Cython assumes for an enum
     const uint32_t NFV_NO_NET_HEADER
 

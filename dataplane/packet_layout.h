@@ -39,6 +39,7 @@
 #define NFV_NO_PORT 0xFFu                 /* out_port: no output chosen */
 #define NFV_NO_NET_HEADER 0xFFFFFFFFu     /* net_offset: no network header marked */
 #define NFV_DROP_NONE 0u                  /* drop_reason: packet is alive */
+#define NFV_DROP_EMPTY 13u                /* drop_reason: zero-length frame at a device (nfv/drops.py) */
 
 /*
  * Per-packet metadata: one record per packet of a batch, in an array beside

@@ -4,7 +4,7 @@
  * One command per line from the host, answered with whole lines:
  *   read OFF LEN   ->  data <hex of nfv_arena[OFF..OFF+LEN)>   (LEN <= 4096)
  *   nics           ->  nic I rx=.. tx=.. rx_dropped=.. tx_dropped=.. rx_oversize=.. mac=..  (one per NIC)
- *   stats          ->  stats batches=.. packets=.. errors=.. notifies=.. queue=.. slots=.. free=..
+ *   stats          ->  stats batches=.. packets=.. created=.. errors=.. notifies=.. queue=.. slots=.. free=..
  *   drops          ->  drops REASON=COUNT ...  (records the pipeline dropped, nonzero reasons only)
  *   quit           ->  the nics lines, then exit with NFV_EXIT_NORMAL
  * Anything else   ->  error <reason>
@@ -111,8 +111,8 @@ static void command_stats(void)
     uint64_t notifies = 0;
     for (unsigned i = 0; i < nfv_rt.nic_count; i++)
         notifies += nfv_rt.nics[i].notifies;
-    con_printf("stats batches=%lu packets=%lu errors=%lu notifies=%lu queue=%u slots=%u free=%u\n",
-               nfv_rt.batches, nfv_rt.packets, nfv_rt.errors, notifies, nfv_rt.queue_size,
+    con_printf("stats batches=%lu packets=%lu created=%lu errors=%lu notifies=%lu queue=%u slots=%u free=%u\n",
+               nfv_rt.batches, nfv_rt.packets, nfv_rt.created, nfv_rt.errors, notifies, nfv_rt.queue_size,
                nfv_pool.slots, nfv_pool.free_top);
 }
 

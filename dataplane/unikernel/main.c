@@ -135,6 +135,43 @@ static void top_up_free_list(void)
         h->free_slots[h->free_count++] = slot;
 }
 
+/* Print's copy: one console line in Click's format (nfv/elements/standard.py,
+ * Print.line, is the host's twin). Each byte is a VM exit: for debugging only. */
+static void print_packet(const struct nfv_sink *sink, const uint8_t *data, uint32_t length, uint64_t stamp)
+{
+    static const char hex[] = "0123456789abcdef";
+    char line[64];
+    if (sink->label[0])
+        con_printf("%s: ", sink->label);
+    if (sink->timestamp)
+        con_printf("%lu.%09lu: ", stamp / 1000000000u, stamp % 1000000000u);
+    con_printf("%4u", length);
+    uint32_t shown = sink->maxlength < 0 || (uint32_t)sink->maxlength > length ? length
+                                                                                 : (uint32_t)sink->maxlength;
+    if (sink->contents != NFV_PRINT_NONE && shown) {
+        con_write(" |", 2);
+        unsigned used = 0;
+        for (uint32_t k = 0; k < shown; k++) {
+            if (sink->contents == NFV_PRINT_HEX) {
+                if (k % 4 == 0)
+                    line[used++] = ' ';
+                line[used++] = hex[data[k] >> 4];
+                line[used++] = hex[data[k] & 15];
+            } else {
+                if (k == 0)
+                    line[used++] = ' ';
+                line[used++] = data[k] >= 32 && data[k] < 127 ? (char)data[k] : '.';
+            }
+            if (used > sizeof line - 4) {
+                con_write(line, used);
+                used = 0;
+            }
+        }
+        con_write(line, used);
+    }
+    con_write("\n", 1);
+}
+
 /* Send, or free, one record the pipeline returned. */
 static void dispatch(const struct nfv_pkt_meta *m)
 {
@@ -147,14 +184,25 @@ static void dispatch(const struct nfv_pkt_meta *m)
     if (m->out_port >= nfv_rt.nic_count) {
         if (m->out_port == NFV_NO_PORT)
             nfv_rt.drops[m->drop_reason]++;
+        else if (m->out_port >= NFV_FIRST_SINK && m->out_port - NFV_FIRST_SINK < nfv_config.sink_count
+                 && offset % NFV_BUF_STRIDE + length <= NFV_BUF_STRIDE)
+            print_packet(&nfv_config.sinks[m->out_port - NFV_FIRST_SINK], pool_at(offset), length,
+                         m->timestamp_ns);
         else
-            nfv_rt.errors++;            /* a sink or device this image does not have */
+            nfv_rt.errors++;            /* a device this image does not have */
         pool_put(slot);
         return;
     }
     struct nic *nic = &nfv_rt.nics[m->out_port];
     uint32_t in_slot = offset % NFV_BUF_STRIDE;
-    if (length == 0 || in_slot + length > NFV_BUF_STRIDE) {
+    if (length == 0) {
+        /* Nothing to put on the wire (Strip took it all): a drop with its reason,
+         * as the host driver counts it, not an error. */
+        nfv_rt.drops[NFV_DROP_EMPTY]++;
+        pool_put(slot);
+        return;
+    }
+    if (in_slot + length > NFV_BUF_STRIDE) {
         nfv_rt.errors++;
         pool_put(slot);
         return;
@@ -194,6 +242,7 @@ static void run_batch(unsigned n, uint64_t now)
                    nfv_rt.meta_cap);
         nfv_exit(NFV_EXIT_PIPELINE);
     }
+    nfv_rt.created += (unsigned)r - n;
     for (int32_t i = 0; i < r; i++)
         dispatch(&nfv_rt.meta[i]);
     for (unsigned i = 0; i < nfv_rt.nic_count; i++)

@@ -23,6 +23,19 @@ struct nfv_source {
     uint64_t interval_ns;       /* 0 = as fast as possible; else at most one packet per interval */
 };
 
+/* A host-side sink the pipeline may send copies to (out_port NFV_FIRST_SINK + k).
+ * In the unikernel only Print has one: its copies are printed on the console in
+ * Click's format, `LABEL: LENGTH | DATA`; other kinds are rejected at build time. */
+struct nfv_sink {
+    const char *label;          /* Print's LABEL ("" for none) */
+    int32_t maxlength;          /* bytes shown; -1 = all */
+    uint8_t contents;           /* NFV_PRINT_NONE, NFV_PRINT_HEX or NFV_PRINT_ASCII */
+    uint8_t timestamp;          /* 1: show the packet's timestamp (seconds.nanoseconds) */
+};
+#define NFV_PRINT_NONE 0u
+#define NFV_PRINT_HEX 1u
+#define NFV_PRINT_ASCII 2u
+
 struct nfv_image_config {
     const char *name;           /* config name, printed at boot */
     uint32_t nic_count;         /* NICs the config uses: devices 0..nic_count-1 */
@@ -31,6 +44,8 @@ struct nfv_image_config {
     uint64_t arena_len;         /* bytes of nfv_arena */
     const uint8_t *arena_init;  /* the arena's initial state, packed (format: arena.c),
                                    unpacked into nfv_arena at boot; 0 = all zero */
+    uint32_t sink_count;        /* sinks[k] receives out_port NFV_FIRST_SINK + k */
+    const struct nfv_sink *sinks;
 };
 
 extern const struct nfv_image_config nfv_config;

@@ -17,6 +17,7 @@ struct runtime {
     unsigned meta_cap;
     uint64_t batches;               /* nfv_pipeline calls */
     uint64_t packets;               /* records passed in (received + injected) */
+    uint64_t created;               /* records the pipeline added (copies, replies) */
     uint64_t errors;                /* records with an out_port we cannot honour */
     uint64_t drops[256];            /* records left at NFV_NO_PORT, by drop_reason */
     uint64_t loop_start_ns;

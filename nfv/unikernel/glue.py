@@ -177,6 +177,19 @@ def source_settings(plan: Plan, name: str) -> dict:
     }
 
 
+_CONTENTS = {"NONE": 0, "HEX": 1, "ASCII": 2}
+
+
+def sink_settings(plan: Plan, name: str) -> dict:
+    """How the runtime prints a Print element's copies (the only sink a unikernel has)."""
+    inst = plan.graph.elements[name].instance
+    if inst.class_name != "Print":
+        raise ValueError(f"{name}: {inst.class_name} has no unikernel form")  # make_plan rejects
+    conf = inst.conf
+    return {"label": conf["LABEL"] or "", "maxlength": int(conf["MAXLENGTH"]),
+            "contents": _CONTENTS[conf["CONTENTS"]], "timestamp": int(bool(conf["TIMESTAMP"]))}
+
+
 def nic_count(plan: Plan) -> int:
     """Devices the config uses: 0..highest device number it reads or writes."""
     numbers = [n for n in plan.device_numbers.values() if n < 8]
@@ -235,6 +248,13 @@ def glue_source(plan: Plan, aot: AotObject, arena_path: Path, arena_len: int) ->
             out.append(f"    {{ source{k}_data, {len(s['data'])}u, {s['burst']}u, "
                        f"{s['limit']}LL, {s['interval_ns']}ull }},  /* {plan.sources[k]} */")
         out.append("};")
+    sinks = [sink_settings(plan, s) for s in plan.sinks]
+    if sinks:
+        out.append("static const struct nfv_sink sinks[] = {")
+        for k, s in enumerate(sinks):
+            out.append(f"    {{ {_c_string(s['label'])}, {s['maxlength']}, {s['contents']}u, "
+                       f"{s['timestamp']}u }},  /* {plan.sinks[k]} */")
+        out.append("};")
     out += [
         "",
         "const struct nfv_image_config nfv_config = {",
@@ -244,6 +264,8 @@ def glue_source(plan: Plan, aot: AotObject, arena_path: Path, arena_len: int) ->
         f"    .sources = {'sources' if sources else '0'},",
         f"    .arena_len = {arena_len}ull,",
         "    .arena_init = nfv_arena_init,",
+        f"    .sink_count = {len(sinks)}u,",
+        f"    .sinks = {'sinks' if sinks else '0'},",
         "};",
         "",
         "/* The arena: zero in the image, filled at boot from its packed initial",

@@ -94,6 +94,14 @@ class UnikernelNF(PortNames):
                     drops[int(reason)] = int(count)
         return drops
 
+    def runtime_stats(self) -> dict[str, int]:
+        """The guest runtime's `stats` line as numbers (batches, packets, created, ...)."""
+        for line in self.boot().command("stats"):
+            if line.startswith("stats "):
+                return {k: int(v) for k, v in (kv.split("=", 1) for kv in line.split()[1:])
+                        if v.isdigit()}
+        return {}
+
     # -- running --------------------------------------------------------------------
 
     def run(self, packets, now_ns: int | None = None) -> UnikernelResult:
@@ -108,6 +116,7 @@ class UnikernelNF(PortNames):
                 raise NfvError(f"in_port {port} is not a NIC of this unikernel "
                                f"(it has {self.image.nic_count})")
         before, drops_before = self.nic_counters(), self.drop_counts()
+        stats_before = self.runtime_stats()
         sent = {}
         for frame, port in zip(frames, ports):
             vm.send(port, frame)
@@ -131,6 +140,9 @@ class UnikernelNF(PortNames):
             delta = count - drops_before.get(reason, 0)
             if delta:
                 result.drops[reason] = delta
+        stats = self.runtime_stats()
+        result.batches = stats.get("batches", 0) - stats_before.get("batches", 0)
+        result.created = stats.get("created", 0) - stats_before.get("created", 0)
         return result
 
     def _wait_taken(self, before: dict, sent: dict) -> dict:

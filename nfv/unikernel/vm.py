@@ -455,7 +455,8 @@ class VM:
         except OSError as e:
             if self._proc.poll() is not None:
                 self._raise_exited(f"sending on NIC {nic}")
-            raise NfvError(f"sending on NIC {nic}: {e}") from None
+            raise NfvError(f"sending on NIC {nic} (tcp port {n.port}): {e}; QEMU is still "
+                           f"running; its console and stderr:\n{self._tail()}") from None
 
     def recv(self, nic: int, timeout: float = 1.0) -> bytes | None:
         """The next frame the guest sent on NIC `nic`, or None after `timeout` seconds."""
