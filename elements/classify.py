@@ -79,7 +79,17 @@ class _DecisionElement(Element, abstract=True):
 
 
 class _IPRules(_DecisionElement, abstract=True):
-    """IPFilter and IPClassifier: small rule sets also as code (nfv/classify/specialise.py)."""
+    """IPFilter and IPClassifier: small rule sets also as code (nfv/classify/specialise.py),
+    and a packet count per rule.
+
+    Both the table walk and the generated code find the first matching rule's index,
+    count the packet in `rule_hits` (slot 0: no rule matched; slot k + 1: rule k) and
+    send it to that rule's port, which the table keeps with its rules (so a table
+    replaced at run time brings its own ports).
+    """
+
+    handlers = (Handler("program"), Handler("rule_counts"),
+                Handler("reset_counts", read=False, write=True))
 
     def rules(self) -> tuple[list, list[int]]:
         """(expressions, output ports) in order."""
@@ -92,10 +102,27 @@ class _IPRules(_DecisionElement, abstract=True):
 
     def state(self):
         table = super().state()
+        hits = StateArray("rule_hits", "u8", len(self.rules()[0]) + 1)
         if not self.specialised():
-            return table
+            return table + (hits,)
         # Set to 1 by whoever replaces the table at run time: the code then defers to it.
-        return table + (StateArray("override", "u4", 1),)
+        return table + (StateArray("override", "u4", 1), hits)
+
+    def read_handler(self, name, state):
+        if name == "rule_counts":
+            return self.rule_counts(state["rule_hits"])
+        return super().read_handler(name, state)
+
+    def rule_counts(self, hits) -> str:
+        """One line per rule, `INDEX  PACKETS  RULE` (as written), then the packets
+        that matched no rule, columns aligned as in `iptables -L -v`."""
+        texts = [" ".join(arg.text.split()) for arg in self.rest_given]
+        counts = [int(n) for n in hits[1:len(texts) + 1]] + [int(hits[0])]
+        index_width = len(str(max(len(texts) - 1, 0)))
+        count_width = max(len(str(n)) for n in counts)
+        rows = [(str(k), text) for k, text in enumerate(texts)] + [("-", "(no rule matched)")]
+        return "\n".join(f"{index:>{index_width}}  {n:>{count_width}}  {text}"
+                         for (index, text), n in zip(rows, counts))
 
     def kernel(self):
         if not self.specialised():
@@ -177,7 +204,11 @@ class IPClassifier(_IPRules):
                  `ip ttl < 5`; `-`, `any` or `all` matches every packet.
 
     Handlers
-        program (read)  the compiled decision program, step by step.
+        program (read)        the compiled decision program, step by step.
+        rule_counts (read)    one line per PATTERN: its index, the packets it matched
+                              and its text; a last line `-` counts the packets that
+                              matched none.
+        reset_counts (write)  sets the rule counts to zero.
 
     Example
         ipc :: IPClassifier(tcp dst port 80, udp, -);
@@ -189,7 +220,6 @@ class IPClassifier(_IPRules):
     port_count = "1/1-"
     matcher = "ip_classify"
     rest = Rest("PATTERN", parse_expr, min=1)
-    handlers = (Handler("program"),)
 
     def configure(self) -> None:
         self.port_count = f"1/{len(self.conf['PATTERN'])}"
@@ -215,7 +245,14 @@ class IPFilter(_IPRules):
               syntax.
 
     Handlers
-        program (read)  the compiled decision program, step by step.
+        program (read)        the compiled decision program, step by step.
+        rule_counts (read)    one line per RULE: its index, the packets it decided
+                              and its text; a last line `-` counts the packets that
+                              matched no rule (dropped), e.g.
+                                   0  1523  deny src net 10.0.0.0/8
+                                   1    12  allow tcp dst port 22 or 80
+                                   -     3  (no rule matched)
+        reset_counts (write)  sets the rule counts to zero.
 
     Example
         IPFilter(allow tcp dst port 22 or 80, allow icmp, deny all);
@@ -227,7 +264,6 @@ class IPFilter(_IPRules):
     port_count = "1/1"
     matcher = "ip_classify"
     rest = Rest("RULE", parse_rule, min=1)
-    handlers = (Handler("program"),)
 
     def configure(self) -> None:
         ports = [rule.port for rule in self.conf["RULE"] if rule.port >= 0]

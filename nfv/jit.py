@@ -24,5 +24,8 @@ kernel = njit(inline="always", **OPTIONS)
 
 # For kernels whose body is a large search (the classifiers' decision tables):
 # inlining them at IR level into every path multiplies compile time; the call
-# costs a few ns against tens of ns of work.
-kernel_call = njit(**OPTIONS)
+# costs a few ns against tens of ns of work. Not cached on their own: Numba keys
+# a cache entry by its function's file alone, so an edit to a kernel it calls
+# (match.py) would leave a stale entry in use. The pipelines that call them are
+# cached under a hash of every kernel file, and carry their machine code.
+kernel_call = njit(**dict(OPTIONS, cache=False))

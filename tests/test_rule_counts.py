@@ -9,7 +9,7 @@ paths a packet can take to its rule:
 * a small rule set (at most 64 rules) as generated code,
 * the same rule set's decision table, when the `override` word sends packets
   to the table walk (as after a rule replacement at run time),
-* rule sets of 100, 300 and 1,100 rules (table walk only), one for each way the
+* rule sets of 90, 300 and 1,100 rules (table walk only), one for each way the
   table ends a lookup: one folded group whose class holds the answer, short
   bit-vector rows, long rows with summary words; rule indices go past 1,000.
 """
@@ -337,7 +337,7 @@ def big_traffic(rng: random.Random, n: int, rules) -> list[bytes]:
 
 
 # rules, and how the table ends a lookup (nfv/classify/README.md)
-SIZES = {"t100": (100, "one group"), "t300": (300, "short rows"), "t1100": (1100, "long rows")}
+SIZES = {"t90": (90, "one group"), "t300": (300, "short rows"), "t1100": (1100, "long rows")}
 BIG_RULES = {name: random_rules(random.Random(n), n) for name, (n, _) in SIZES.items()}
 BIG_CONFIG = "".join(
     f"FromDevice({2 * d}) -> MarkIPHeader(14) -> {name} :: IPFilter(\n    "

@@ -4,7 +4,9 @@ Design (README.md beside this file has the why, the costs and the limits):
 
 1. Every rule becomes a union of *boxes* (DNF: a conjunction of one value set per
    field; a field left out of a box is a wildcard).  Boxes are numbered in
-   priority order, rule 0's first; the first box that accepts a packet answers.
+   priority order, rule 0's first; the first box that accepts a packet answers
+   with its rule's index and that rule's output port (the elements count packets
+   per rule, so the answer names the rule, not just the port).
 2. Per field ("dimension"), the boundaries of all boxes' sets cut the field's
    values into elementary intervals.  Intervals accepted by the same boxes form
    one *class*; a class's bit vector has bit b set when box b accepts it.
@@ -43,8 +45,10 @@ Table arrays (the matcher's arguments after the packet, in this order)
 -----------------------------------------------------------------------
 meta    int32   header (HDR_*), one DIM_STRIDE record per dimension (D_*), one
                 FOLD_STRIDE record per fold (FOLD_*), one FINAL_STRIDE record
-                per final group (FINAL_*), the output port of every box, and the
-                per-class answers when one group is left (HDR_ANSWER_OFF)
+                per final group (FINAL_*), the answer of every box, and the
+                per-class answers when one group is left (HDR_ANSWER_OFF); an
+                answer is a pair (rule index, output port or -1 to drop), side
+                by side so one cache line gives both
 lookup  uint32  per dimension: its index (a direct value -> class table for
                 fields of at most ROOT_BITS bits; else a radix index: a root
                 table on the value's top bits and 16-entry child nodes on the
@@ -138,14 +142,16 @@ HDR_NDIMS = 2                # dimensions; dimension d writes its class to slot 
 HDR_NBOXES = 3
 HDR_NWORDS = 4               # words of a bit-vector row
 HDR_NSUMMARY = 5             # words of a summary row
-HDR_DEFAULT = 6              # port when no box matches (-1, or the first all-wildcard rule)
-HDR_PORT_OFF = 7             # meta index of box 0's port
+HDR_DEFAULT = 6              # port when no box matches (-1, or the first all-wildcard rule's)
+HDR_BOX_OFF = 7              # meta index of box 0's answer (rule, port)
 HDR_NFOLDS = 8               # fold f writes its class to slot NDIMS + f
 HDR_FOLD_OFF = 9             # meta index of the fold records
 HDR_NFINAL = 10              # groups whose bit vectors are ANDed at the end
 HDR_FINAL_OFF = 11           # meta index of the final-group records
 HDR_CHUNK = 12               # words per chunk: 1, 2, 4 or 8
 HDR_ANSWER_OFF = 13          # one final group: meta index of its per-class answers, else -1
+HDR_DEFAULT_RULE = 14        # rule when no box matches (-1, or the first all-wildcard rule)
+HDR_NRULES = 15              # rules of the rule set, dead ones too: 0 <= rule < NRULES
 HDR_SIZE = 16
 
 FOLD_A = 0                   # fold: class = lookup[TABLE + slot[A] * NB + slot[B]]
@@ -576,9 +582,9 @@ def _build(kind: str, exprs: Sequence, ports: Sequence[int], leaf, what: Callabl
     dims: dict[object, _Dim] = {}
     dnf = _Dnf(dims, leaf)
     boxes: list[Box] = []
-    box_ports: list[int] = []
+    box_rules: list[int] = []
     default = -1
-    for i, (expr, port) in enumerate(zip(exprs, ports)):
+    for i, expr in enumerate(exprs):
         try:
             alts = dnf.run(expr)
         except _Blowup:
@@ -592,10 +598,10 @@ def _build(kind: str, exprs: Sequence, ports: Sequence[int], leaf, what: Callabl
                 f"{what(i)} has a mask with too many holes for a {kind} field",
                 i, "use a prefix mask such as 255.255.0.0, or split the test") from None
         if any(not b for b in alts):
-            default = port                   # matches everything: later rules are dead,
+            default = i                      # matches everything: later rules are dead,
             break                            # and so are this rule's other alternatives
         boxes += alts
-        box_ports += [port] * len(alts)
+        box_rules += [i] * len(alts)
         if len(boxes) > MAX_BOXES:
             raise TooComplex(f"rule set too large at {what(i)}: more than {MAX_BOXES} "
                              "alternatives in all", i, "use fewer or simpler rules")
@@ -605,7 +611,7 @@ def _build(kind: str, exprs: Sequence, ports: Sequence[int], leaf, what: Callabl
         raise TooComplex(f"rule set tests {len(dim_list)} different fields or byte spans; "
                          f"at most {MAX_DIMS} are supported", None,
                          "test fewer distinct offsets")
-    return _encode(kind, dim_list, boxes, box_ports, default, len(exprs), capacity, dim_slots)
+    return _encode(kind, dim_list, boxes, box_rules, default, list(ports), capacity, dim_slots)
 
 
 def _sweep(dim: _Dim, boxes: list[Box]) -> tuple[list[int], list[int], int]:
@@ -659,7 +665,7 @@ def _reserve(n_rules: int, dim_slots: int, kind: str) -> dict[str, int]:
         roots = min(dim_slots, 8 + n_rules) * (1 << ROOT_BITS)
         pads = min(dim_slots, 8 + n_rules) * WINDOW
     records = HDR_SIZE + dim_slots * (DIM_STRIDE + FOLD_STRIDE + FINAL_STRIDE)
-    return {"meta": records + boxes + rows,
+    return {"meta": records + 2 * (boxes + rows),           # answers are (rule, port)
             "lookup": roots + 4 * starts + pads + min(MAX_FOLD_ENTRIES, 4 * FOLD_LIMIT),
             "bits": rows * (words + summary)}
 
@@ -751,18 +757,25 @@ def _fold_plan(groups: list[_Group], n_dims: int, words: int):
     return folds, groups
 
 
-def _first_port(row: np.ndarray, ports: list[int], default: int) -> int:
-    """Port of the lowest box set in a bit-vector row, or the default."""
+def _first_rule(row: np.ndarray, box_rules: list[int], default: int) -> int:
+    """Rule of the lowest box set in a bit-vector row, or the default rule."""
     nonzero = np.flatnonzero(row)
     if not len(nonzero):
         return default
     word = int(row[nonzero[0]])
-    return ports[int(nonzero[0]) * 64 + (word & -word).bit_length() - 1]
+    return box_rules[int(nonzero[0]) * 64 + (word & -word).bit_length() - 1]
 
 
-def _encode(kind, dims: list[_Dim], boxes: list[Box], ports: list[int], default: int,
-            n_rules: int, capacity: int | None, dim_slots: int) -> DecisionTable:
+def _encode(kind, dims: list[_Dim], boxes: list[Box], box_rules: list[int], default: int,
+            rule_ports: list[int], capacity: int | None, dim_slots: int) -> DecisionTable:
+    """The table arrays: box b answers rule box_rules[b], rule r sends to rule_ports[r],
+    and `default` is the rule when no box matches (-1: none, and the packet drops)."""
     n_boxes = len(boxes)
+    n_rules = len(rule_ports)
+
+    def answer(rule: int) -> list[int]:
+        return [rule, rule_ports[rule] if rule >= 0 else -1]
+
     words = -(-n_boxes // 64)
     chunk = _chunk_words(words)
     words = _round_up(words, chunk)
@@ -847,26 +860,29 @@ def _encode(kind, dims: list[_Dim], boxes: list[Box], ports: list[int], default:
         meta += [g.slot, bits_len, bits_len + g.rows.size, n]
         bits_parts += [g.rows.ravel(), summ.ravel()]
         bits_len += g.rows.size + summ.size
-    port_off = len(meta)
-    meta += ports
+    box_off = len(meta)
+    for rule in box_rules:
+        meta += answer(rule)
     answer_off = -1
     if len(finals) == 1:                     # one group left: its class decides alone
         answer_off = len(meta)
-        meta += [_first_port(row, ports, default) for row in finals[0].rows]
+        for row in finals[0].rows:
+            meta += answer(_first_rule(row, box_rules, default))
     meta[HDR_MAGIC] = MAGIC
     meta[HDR_KIND] = KIND_IP if kind == "ip" else KIND_RAW
     meta[HDR_NDIMS] = len(per_dim)
     meta[HDR_NBOXES] = n_boxes
     meta[HDR_NWORDS] = words
     meta[HDR_NSUMMARY] = summary
-    meta[HDR_DEFAULT] = default
-    meta[HDR_PORT_OFF] = port_off
+    meta[HDR_DEFAULT], meta[HDR_DEFAULT_RULE] = answer(default)[1], default
+    meta[HDR_BOX_OFF] = box_off
     meta[HDR_NFOLDS] = len(folds)
     meta[HDR_FOLD_OFF] = fold_off
     meta[HDR_NFINAL] = len(finals)
     meta[HDR_FINAL_OFF] = final_off
     meta[HDR_CHUNK] = chunk
     meta[HDR_ANSWER_OFF] = answer_off
+    meta[HDR_NRULES] = n_rules
     arrays = [np.asarray(meta, dtype=np.int32),
               np.concatenate(lookup) if lookup else np.zeros(0, np.uint32),
               np.concatenate(bits_parts).astype(np.uint64) if bits_parts
@@ -877,7 +893,7 @@ def _encode(kind, dims: list[_Dim], boxes: list[Box], ports: list[int], default:
              "field_classes": [len(v) for v in vectors_of],
              "folds": len(folds), "fold_entries": fold_entries,
              "final": [g.names for g in finals], "final_classes": [len(g.rows) for g in finals],
-             "rows": n_rows, "words": words, "chunk": chunk, "default": default,
+             "rows": n_rows, "words": words, "chunk": chunk, "default": answer(default)[1],
              "capacity": capacity}
     if capacity is not None:
         want = _reserve(capacity, dim_slots, kind)

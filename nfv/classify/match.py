@@ -2,13 +2,19 @@
 
     ip_match(data, l3, end, meta, lookup, bits) -> int32      IPFilter, IPClassifier
     raw_match(data, start, end, meta, lookup, bits) -> int32  Classifier
+    ip_verdict / raw_verdict (same arguments) -> int64        the rule and its port
 
 data    the uint8 packet pool (1-D); the packet is data[l3 : end] (IP header first)
         or data[start : end] (Classifier offsets count from `start`).
 end     one past the packet's last byte.
 meta, lookup, bits
         `DecisionTable.arrays`, in that order (int32, uint32, uint64, contiguous).
-Returns the output port of the first matching rule, or -1 (drop).
+The `_match` pair returns the output port of the first matching rule, or -1
+(drop).  The `_verdict` pair returns that rule's index (-1: no rule matched) and
+its port in one int64, `rule << 32 | port & 0xFFFFFFFF`; `verdict_rule` and
+`verdict_port` take it apart.  IPFilter and IPClassifier use it to count packets
+per rule: the table stores each box's port beside its rule, so the port costs no
+second, dependent load.
 
 Nothing outside [l3, end) / [start, end) is read: a field whose bytes are not all
 inside is absent, and a test on an absent field is false.  Sizes and offsets come
@@ -42,7 +48,8 @@ from numba.extending import intrinsic
 from nfv.classify import decide as _d
 from nfv.jit import OPTIONS
 
-__all__ = ["ip_match", "raw_match", "build", "ARRAY_ORDER"]
+__all__ = ["ip_match", "raw_match", "ip_verdict", "raw_verdict", "verdict_rule",
+           "verdict_port", "build", "ARRAY_ORDER"]
 
 #: Names of the table arrays, in argument order.
 ARRAY_ORDER = ("meta", "lookup", "bits")
@@ -51,9 +58,10 @@ ARRAY_ORDER = ("meta", "lookup", "bits")
 _MAX_DIMS, _MAX_SLOTS, _MAGIC, _BASE_L4 = _d.MAX_DIMS, _d.MAX_SLOTS, _d.MAGIC, _d.BASE_L4
 _HDR_MAGIC, _HDR_NDIMS, _HDR_NBOXES = _d.HDR_MAGIC, _d.HDR_NDIMS, _d.HDR_NBOXES
 _HDR_NWORDS, _HDR_NSUMMARY, _HDR_DEFAULT = _d.HDR_NWORDS, _d.HDR_NSUMMARY, _d.HDR_DEFAULT
-_HDR_PORT_OFF, _HDR_NFOLDS, _HDR_FOLD_OFF = _d.HDR_PORT_OFF, _d.HDR_NFOLDS, _d.HDR_FOLD_OFF
+_HDR_BOX_OFF, _HDR_NFOLDS, _HDR_FOLD_OFF = _d.HDR_BOX_OFF, _d.HDR_NFOLDS, _d.HDR_FOLD_OFF
 _HDR_NFINAL, _HDR_FINAL_OFF, _HDR_CHUNK = _d.HDR_NFINAL, _d.HDR_FINAL_OFF, _d.HDR_CHUNK
 _HDR_ANSWER_OFF, _HDR_SIZE = _d.HDR_ANSWER_OFF, _d.HDR_SIZE
+_HDR_DEFAULT_RULE = _d.HDR_DEFAULT_RULE
 _D_BASE, _D_OFFSET, _D_SIZE, _D_SHIFT = _d.D_BASE, _d.D_OFFSET, _d.D_SIZE, _d.D_SHIFT
 _D_BITS, _D_PROTO1, _D_PROTO2, _D_BSHIFT = _d.D_BITS, _d.D_PROTO1, _d.D_PROTO2, _d.D_BSHIFT
 _D_INDEX, _D_STARTS, _D_NSTARTS, _D_CLASS = _d.D_INDEX, _d.D_STARTS, _d.D_NSTARTS, _d.D_CLASS
@@ -67,6 +75,7 @@ _WINDOW, _SHORT_WORDS = _d.WINDOW, _d.SHORT_WORDS
 assert _d.WINDOW == 16 and _d.CHUNK_WORDS == 8, "the code below is written for these sizes"
 
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+_LOW32 = np.int64(0xFFFF_FFFF)
 _ONE = np.uint64(1)
 _U = np.uint64    # index type: numba adds no negative-index fix-up to unsigned indices
 
@@ -180,14 +189,17 @@ _scan1, _scan2, _scan4, _scan8 = (_chunk_scanner(n) for n in (1, 2, 4, 8))
 
 
 def _matcher(jit, is_ip: bool):
-    """One matcher; `is_ip` is a closure constant, so numba compiles the IP header
-    step in or out and both matchers share this body with no call between them."""
+    """One verdict finder: (first matching rule << 32) | its port & 0xFFFFFFFF.
+    `is_ip` is a closure constant, so numba compiles the IP header step in or out
+    and both share this body with no call between them."""
 
     def match(data, base, end, meta, lookup, bits):
         # Written with while loops, flags and one return at the end: in this shape
         # numba's reference-count pruning removes the NRT incref/decref calls of the
         # array arguments (with break/continue in range loops it keeps 8 calls).
-        result = np.int32(meta[_U(_HDR_DEFAULT)])
+        # The answer, (rule, port), is the default until a box or a class says otherwise.
+        rule = np.int64(meta[_U(_HDR_DEFAULT_RULE)])
+        port = np.int64(meta[_U(_HDR_DEFAULT)])
         n_dims = np.int64(meta[_U(_HDR_NDIMS)])
         n_folds = np.int64(meta[_U(_HDR_NFOLDS)])
         ok = (meta[_U(_HDR_MAGIC)] == _MAGIC and 0 < n_dims <= _MAX_DIMS
@@ -275,14 +287,16 @@ def _matcher(jit, is_ip: bool):
             # Everything folded into one group: its class is the answer.
             slot = np.int64(meta[_U(final_off + _FINAL_SLOT)])
             if 0 <= slot < n_slots:
-                result = np.int32(meta[_U(answer_off + slots[slot])])
+                answer = answer_off + 2 * slots[slot]
+                rule = np.int64(meta[_U(answer)])
+                port = np.int64(meta[_U(answer + 1)])
             ok = False
 
         # Phase 2: AND the final groups' rows a chunk at a time; the lowest set bit
         # is the first matching box.
         n_words = np.int64(meta[_U(_HDR_NWORDS)])
         n_summary = np.int64(meta[_U(_HDR_NSUMMARY)])
-        port_off = np.int64(meta[_U(_HDR_PORT_OFF)])
+        box_off = np.int64(meta[_U(_HDR_BOX_OFF)])
         chunk = np.int64(meta[_U(_HDR_CHUNK)])
         row_at = _stack_slots(_MAX_DIMS)         # bits index of each group's row
         summary_at = _stack_slots(_MAX_DIMS)     # bits index of its summary row
@@ -315,7 +329,9 @@ def _matcher(jit, is_ip: bool):
             else:
                 hit = _scan1(bits, row_at, n_final, first)
             if hit >= 0:
-                result = np.int32(meta[_U(port_off + first * 64 + hit)])
+                answer = box_off + 2 * (first * 64 + hit)
+                rule = np.int64(meta[_U(answer)])
+                port = np.int64(meta[_U(answer + 1)])
                 ok = False
             first += chunk
         # Long rows (8-word chunks): the summary words say which chunks to AND.
@@ -330,24 +346,51 @@ def _matcher(jit, is_ip: bool):
                 first = (s * 64 + np.int64(trailing_zeros(acc))) * 8
                 hit = _scan8(bits, row_at, n_final, first)
                 if hit >= 0:
-                    result = np.int32(meta[_U(port_off + first * 64 + hit)])
+                    answer = box_off + 2 * (first * 64 + hit)
+                    rule = np.int64(meta[_U(answer)])
+                    port = np.int64(meta[_U(answer + 1)])
                     ok = False                    # found: leave every loop
                     acc = np.uint64(0)
                 else:
                     acc &= acc - _ONE
             s += 1
-        return result
+        return (rule << 32) | (port & _LOW32)
 
     return jit(match)
 
 
+def _port_matcher(jit, verdict):
+    def match(data, base, end, meta, lookup, bits):
+        return np.int32(verdict(data, base, end, meta, lookup, bits) & _LOW32)
+
+    return jit(match)
+
+
+def _build(jit):
+    ip_verdict_, raw_verdict_ = _matcher(jit, True), _matcher(jit, False)
+    return (_port_matcher(jit, ip_verdict_), _port_matcher(jit, raw_verdict_),
+            ip_verdict_, raw_verdict_)
+
+
 def build(**jit_options):
     """Compile (lazily) a fresh (ip_match, raw_match) pair with numba.njit(**jit_options)."""
-    jit = numba.njit(**jit_options)
-    return _matcher(jit, True), _matcher(jit, False)
+    return _build(numba.njit(**jit_options))[:2]
 
 
-# The public pair is compiled like every dataplane kernel (nfv/jit.py): no Numba runtime,
-# and inlined at Numba-IR level into the kernel that calls it (a call would pass each
-# table array as a 7-word struct on the stack).
-ip_match, raw_match = build(inline="always", **OPTIONS)
+# The public functions are compiled like every dataplane kernel (nfv/jit.py): no Numba
+# runtime, and inlined at Numba-IR level into the kernel that calls them (a call would
+# pass each table array as a 7-word struct on the stack).
+_jit = numba.njit(inline="always", **OPTIONS)
+ip_match, raw_match, ip_verdict, raw_verdict = _build(_jit)
+
+
+@_jit
+def verdict_rule(verdict):
+    """The rule of a verdict: its index, -1 when no rule matched."""
+    return np.int32(verdict >> 32)
+
+
+@_jit
+def verdict_port(verdict):
+    """The port of a verdict: the rule's output, -1 to drop."""
+    return np.int32(verdict & _LOW32)

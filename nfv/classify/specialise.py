@@ -7,6 +7,9 @@ field the rules use is read once, then the rules are tested in order.  The
 generated kernel keeps the table as its fallback: a one-word `override` flag in
 the arena, set by whoever loads a new table, sends packets to the table walk.
 
+Both count each packet in the element's `rule_hits` array the same way:
+rule_hits[k + 1] for rule k, rule_hits[0] when no rule matches.
+
 Meaning is exactly decide.evaluate's: a field whose bytes are not all in the
 packet is absent (value -1 here), a test on an absent field is false and its
 negation true; transport fields exist only for their protocols and for the first
@@ -82,9 +85,13 @@ def _extract(field: str) -> list[str]:
 
 
 def kernel_source(name: str, exprs, ports) -> str:
-    """A kernel `name(pool, meta, i, t_meta, t_lookup, t_bits, override)` for these rules.
+    """A kernel `name(pool, meta, i, t_meta, t_lookup, t_bits, override, rule_hits)`
+    for these rules.
 
-    exprs[k] matching sends the packet to ports[k] (-1: drop); no match drops.
+    exprs[k] matching sends the packet to ports[k] (-1: drop) and counts it in
+    rule_hits[k + 1]; no match drops and counts in rule_hits[0].  rule_hits may be
+    left out when the kernel runs as plain Python (the tests of its meaning); in
+    the compiled pipeline it is an array and numba folds the `is not None` away.
     """
     used: set[str] = set()
     for e in exprs:
@@ -94,9 +101,10 @@ def kernel_source(name: str, exprs, ports) -> str:
              "from nfv.elements._kernels.classify import ip_classify as table_walk",
              "",
              "",
-             "@kernel", f"def {name}(pool, meta, i, t_meta, t_lookup, t_bits, override):",
+             "@kernel",
+             f"def {name}(pool, meta, i, t_meta, t_lookup, t_bits, override, rule_hits=None):",
              "    if override[0] != 0:  # the rules were replaced at run time: walk the table",
-             "        return table_walk(pool, meta, i, t_meta, t_lookup, t_bits)",
+             "        return table_walk(pool, meta, i, t_meta, t_lookup, t_bits, rule_hits)",
              "    l3 = ip_header(meta, i)",
              "    if l3 < 0:",
              "        l3 = int(meta[i].offset)",
@@ -111,8 +119,13 @@ def kernel_source(name: str, exprs, ports) -> str:
                   "            l4 = l3 + 4 * ihl"]
     for field in sorted(used):
         lines += _extract(field)
-    for expr, port in zip(exprs, ports):
+    for k, (expr, port) in enumerate(zip(exprs, ports)):
         result = port if port >= 0 else -drops.FILTERED
-        lines += [f"    if {condition(expr)}:", f"        return {result}"]
-    lines.append(f"    return -{drops.FILTERED}")
+        lines += [f"    if {condition(expr)}:", *_count(k + 1, 2), f"        return {result}"]
+    lines += [*_count(0, 1), f"    return -{drops.FILTERED}"]
     return "\n".join(lines) + "\n"
+
+
+def _count(slot: int, indent: int) -> list[str]:
+    pad = "    " * indent
+    return [f"{pad}if rule_hits is not None:", f"{pad}    rule_hits[{slot}] += 1"]
