@@ -281,22 +281,11 @@ def stop_vms(nfs, keep=None) -> None:
 
 
 def new_nf(config: str, target: str, **defines):
-    """nfv.testing.NF(config, target, **defines); a unikernel gets the RAM its image
-    needs when that is more than the default (8 MiB holds about 5 NICs; a config using
-    devices up to 7 needs ~11 MiB), which NF(target="unikernel") cannot be told."""
+    """nfv.testing.NF(config, target, **defines) (a unikernel gets the RAM its image
+    needs: 8 MiB holds about 5 NICs, a config using devices up to 7 needs ~11 MiB)."""
     from nfv.testing import NF
 
-    if target != "unikernel":
-        return NF(config, target=target, **defines)
-    from nfv.unikernel.build import DEFAULT_MEMORY, MiB, build_image
-    from nfv.unikernel.target import UnikernelNF
-
-    defines = {k: str(v) for k, v in defines.items()}
-    needed = build_image(config, defines, memory=1 << 30).memory_needed
-    nf = NF.__new__(NF)
-    nf.target = target
-    nf.host = UnikernelNF(config, defines, memory=max(DEFAULT_MEMORY, -(-needed // MiB) * MiB))
-    return nf
+    return NF(config, target=target, **defines)
 
 
 @pytest.fixture

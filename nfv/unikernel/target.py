@@ -24,7 +24,10 @@ import numpy as np
 from nfv.compile.plan import FIRST_SOURCE
 from nfv.errors import NfvError
 from nfv.host import PortNames
-from nfv.unikernel.build import DEFAULT_MEMORY, build_image
+from nfv.unikernel.build import DEFAULT_MEMORY, MiB, build_image
+
+#: The most RAM a test VM is given without being asked (a million-route table fits).
+MAX_AUTO_MEMORY = 1 << 30
 
 #: Handler reads copy state arrays up to this size from the guest (the console is slow:
 #: two hex digits per byte); bigger ones (route tables) read as zeros.
@@ -45,8 +48,13 @@ class UnikernelResult:
 
 class UnikernelNF(PortNames):
     def __init__(self, config: str, defines: dict[str, str] | None = None,
-                 memory: int | str = DEFAULT_MEMORY, timeout: float = 20.0):
-        self.image = build_image(config, defines, memory=memory)
+                 memory: int | str | None = None, timeout: float = 20.0):
+        """memory: the guest's RAM; None gives the default (8 MiB) or, for a config
+        that needs more (many NICs, big tables), what its image needs."""
+        self.image = build_image(config, defines, memory=memory if memory is not None
+                                 else MAX_AUTO_MEMORY)
+        if memory is None:
+            memory = max(DEFAULT_MEMORY, -(-self.image.memory_needed // MiB) * MiB)
         self.plan = self.image.plan
         self.graph = self.plan.graph
         self.memory = memory
