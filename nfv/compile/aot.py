@@ -80,12 +80,14 @@ def compile_object(plan: Plan, timeout: float = 600) -> AotObject:
     return AotObject(obj, result["return_c_type"], src, obj.stat().st_size)
 
 
-def _run_worker(src: Path, out: Path, timeout: float, debug: bool = False) -> dict:
+def _run_worker(src: Path, out: Path, timeout: float, debug: bool = False,
+                reloc: str = "static") -> dict:
     with tempfile.TemporaryDirectory(prefix="nfv-aot-") as numba_cache:
         env = dict(os.environ, NUMBA_CPU_NAME=CPU, NUMBA_CPU_FEATURES="",
                    NUMBA_CACHE_DIR=numba_cache, NUMBA_BOUNDSCHECK="0")
         if debug:
             env["NUMBA_DEBUGINFO"] = "1"
+        env["NFV_AOT_RELOC"] = reloc
         try:
             proc = subprocess.run([sys.executable, "-m", "nfv.compile.aot", str(src), str(out)],
                                   env=env, capture_output=True, text=True, timeout=timeout)
@@ -189,9 +191,11 @@ def _worker(src: Path, out: Path) -> dict:
     for var in mod.global_variables:
         if not var.is_declaration:
             var.linkage = "internal"
-    mod.triple = TRIPLE
-    machine = llvm.Target.from_triple(TRIPLE).create_target_machine(
-        cpu=CPU, features="", opt=3, reloc="static", codemodel="small")
+    triple = os.environ.get("NFV_AOT_TRIPLE", TRIPLE)
+    mod.triple = triple
+    machine = llvm.Target.from_triple(triple).create_target_machine(
+        cpu=CPU, features="", opt=3, reloc=os.environ.get("NFV_AOT_RELOC", "static"),
+        codemodel="small")
     builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(speed_level=3))
     passes = llvm.create_new_module_pass_manager()
     passes.add_global_dead_code_eliminate_pass()
