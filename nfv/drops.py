@@ -19,6 +19,8 @@ NO_HEADROOM = 10  # no room in front of the data to push a header
 NO_IP_HEADER = 11  # an IP element met a packet with no marked IP header
 PAINT = 12        # CheckPaint: other colour, and output 1 is not connected
 EMPTY = 13        # nothing left to transmit: a zero-length frame sent to a device (drivers)
+NOT_ARP_REQUEST = 14  # ARPResponder: not an ARP request it answers, and output 1 is not connected
+NOT_ECHO = 15     # ICMPPingResponder: not an ICMP echo request, and output 1 is not connected
 
 NAMES = {v: k.lower() for k, v in dict(globals()).items() if k.isupper() and isinstance(v, int)}
 

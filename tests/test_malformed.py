@@ -75,6 +75,8 @@ ps2[0] -> ToDevice(0);  ps2[1] -> ToDevice(1);
 FromDump(in.pcap) -> Counter -> ToDump(out.pcap);
 InfiniteSource(LIMIT 1) -> Counter -> ToDevice(0);
 RatedSource(LIMIT 1) -> Discard;
+FromDevice(6) -> ARPResponder(192.0.2.1 1:2:3:4:5:6, 0.0.0.0/0 1:2:3:4:5:7) -> ToDevice(0);
+FromDevice(7) -> MarkIPHeader(14) -> ICMPPingResponder -> ToDevice(0);
 """
 
 MAX_EXAMPLES = 500
