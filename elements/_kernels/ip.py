@@ -125,14 +125,16 @@ def ip_lookup(pool, meta, i, tbl16, tbl8, hop_port, hop_gateway):
 
 @kernel
 def ip_lookup_warm(pool, meta, i, tbl16, tbl8, hop_port, hop_gateway):
-    """Walk the table for a packet's probable destination (its marked IP header, else an
-    IPv4 header right after an Ethernet header); returns the walk's result, unused."""
-    ip = ip_header(meta, i)
-    start = int(meta[i].offset)
-    if ip < 0:
-        if start + 34 > packet_end(meta, i) or pool[start + 12] != 8 or pool[start + 13] != 0:
-            return 0
-        ip = start + 14
-    elif ip + 20 > packet_end(meta, i):
+    """Walk the table for a packet's probable destination, to bring its entries into
+    cache before the real pass; returns the walk's result, unused.
+
+    The warm-up runs when the batch arrives, before any element, so packets are the
+    frames as received: an IPv4 destination sits 30 bytes in (14 of Ethernet, 16 into
+    the IP header). No checks beyond the pool's end: for a frame that is not
+    Ethernet/IPv4 this only warms a useless entry, and a loop with no branches keeps
+    more walks in flight at once (tests on the shape: 16-18 Mpps with the header
+    checks, 22 without, perf/RESULTS.md)."""
+    at = int(meta[i].offset) + 30
+    if at + 4 > pool.size:
         return 0
-    return lpm_lookup(load32(pool, ip + 16), tbl16, tbl8)
+    return lpm_lookup(load32(pool, at), tbl16, tbl8)
