@@ -111,6 +111,8 @@ def report(nf, mix) -> None:
     for name in ("wan_allowed", "wan_expired", "wan_other"):
         print(f"{name:{width}}  {nf.read(name + '.count'):>8}")
     print(f"{'inbound (denied)':{width}}  {nf.read('inbound.drops'):>8}\n")
+    print("inbound rules (packets matched per rule):")
+    print(nf.read("inbound.rule_counts").rstrip() + "\n")
     forwarded = sum(len(p) for p in result.outputs.values())
     print(f"forwarded to NIC 1: {forwarded}")
     dropped = sum(result.drops.values()) + result.oversize

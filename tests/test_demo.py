@@ -28,3 +28,10 @@ def test_demo_counts_match_the_traffic_labels(capsys, target):
     assert printed("inbound (denied)") == sum(n.get(k, 0) for k in DENIED)
     forwarded = sum(n.get(k, 0) for k in ALLOWED - {"ttl expiring"}) + n.get("arp", 0)
     assert f"forwarded to NIC 1: {forwarded}" in text
+    # The per-rule table: rules whose traffic kind alone decides them.
+    rules = {int(m.group(1)): int(m.group(2))
+             for m in re.finditer(r"^\s*(\d+)\s+(\d+)\s+(?:allow|deny)", text, re.M)}
+    assert rules[0] == n.get("spoofed source", 0)      # deny src net 10.0.0.0/8 || ...
+    assert rules[2] == n.get("fragment", 0)            # deny ip frag
+    assert rules[3] == n.get("ssh from admin net", 0)  # allow src net $ADMIN && tcp dst port ssh
+    assert rules[9] == n.get("ping", 0)                # allow ... icmp type echo
