@@ -21,6 +21,8 @@ PAINT = 12        # CheckPaint: other colour, and output 1 is not connected
 EMPTY = 13        # nothing left to transmit: a zero-length frame sent to a device (drivers)
 NOT_ARP_REQUEST = 14  # ARPResponder: not an ARP request it answers, and output 1 is not connected
 NOT_ECHO = 15     # ICMPPingResponder: not an ICMP echo request, and output 1 is not connected
+NO_ICMP_ERROR = 16  # ICMPError: RFC 1812 4.3.2.7 forbids an error for it (an ICMP error, a
+                   # broadcast/multicast destination, a bad source, a later fragment...)
 
 NAMES = {v: k.lower() for k, v in dict(globals()).items() if k.isupper() and isinstance(v, int)}
 

@@ -76,7 +76,8 @@ FromDump(in.pcap) -> Counter -> ToDump(out.pcap);
 InfiniteSource(LIMIT 1) -> Counter -> ToDevice(0);
 RatedSource(LIMIT 1) -> Discard;
 FromDevice(6) -> ARPResponder(192.0.2.1 1:2:3:4:5:6, 0.0.0.0/0 1:2:3:4:5:7) -> ToDevice(0);
-FromDevice(7) -> MarkIPHeader(14) -> ICMPPingResponder -> ToDevice(0);
+FromDevice(7) -> MarkIPHeader(14) -> ping7 :: ICMPPingResponder -> ToDevice(0);
+ping7[1] -> ICMPError(192.0.2.1, unreachable, needfrag, PMTU 1400) -> ToDevice(0);
 """
 
 MAX_EXAMPLES = 500
