@@ -1,15 +1,15 @@
-"""A live test with the Linux stack: a real `ping` routed through configs/router.click
-running as a unikernel.
+"""A live test with the Linux stack: real `ping`s routed through configs/router.click
+running as a unikernel, the hosts finding the router by ARP, and a TTL of 1 answered
+with ICMP time exceeded (what traceroute relies on).
 
     host A (netns)                 router VM (netns)               host B (netns)
     192.0.2.10 on tap rta  <--->  NIC 0 [router.click] NIC 1  <--->  198.51.100.10 on tap rtb
 
 QEMU creates both taps in the router's namespace; each is then moved into its
 host's namespace (a tap keeps working across the move: QEMU holds its file
-descriptor). The router has no ARP yet (static next hops), so each host gets a
-static neighbour entry for the router's MAC, and each tap takes the MAC the
-router config sends to. Everything happens inside namespaces this test makes
-and deletes.
+descriptor). The hosts resolve the router's address by ARP (its ARPResponder);
+the router's next hops are static, so each tap takes the MAC the router config
+sends to. Everything happens inside namespaces this test makes and deletes.
 """
 from __future__ import annotations
 
@@ -53,15 +53,16 @@ def namespaces():
             sh("ip", "netns", "del", ns, check=False)
 
 
-def host_side(ns_router: str, tap: str, ns: str, mac: str, addr: str, gateway: str,
-              router_mac: str) -> None:
+def host_side(ns_router: str, tap: str, ns: str, mac: str, addr: str, gateway: str) -> None:
     sh("ip", "-n", ns_router, "link", "set", tap, "netns", ns)
     sh("ip", "-n", ns, "link", "set", tap, "address", mac)
     sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", tap)
     sh("ip", "-n", ns, "link", "set", tap, "up")
     sh("ip", "-n", ns, "route", "add", "default", "via", gateway)
-    sh("ip", "-n", ns, "neigh", "replace", gateway, "lladdr", router_mac, "dev", tap, "nud",
-       "permanent")
+
+
+def ping(ns: str, *args: str) -> subprocess.CompletedProcess:
+    return sh("ip", "netns", "exec", ns, "ping", "-n", *args, check=False)
 
 
 def test_ping_through_the_router_unikernel(namespaces):
@@ -71,13 +72,21 @@ def test_ping_through_the_router_unikernel(namespaces):
     image = build_image(ROUTER, {"NEXTHOP_A": NEXTHOP_A, "NEXTHOP_B": NEXTHOP_B})
     rt, ha, hb = namespaces["rt"], namespaces["ha"], namespaces["hb"]
     with VM(image.path, nics=["tap:rta", "tap:rtb"], netns=rt) as vm:
-        host_side(rt, "rta", ha, NEXTHOP_A, "192.0.2.10", "192.0.2.1", MAC_A)
-        host_side(rt, "rtb", hb, NEXTHOP_B, "198.51.100.10", "198.51.100.1", MAC_B)
-        ping = sh("ip", "netns", "exec", ha, "ping", "-c", "5", "-i", "0.2", "-W", "2",
-                  "198.51.100.10", check=False)
-        assert ping.returncode == 0, ping.stdout + ping.stderr
-        assert " 0% packet loss" in ping.stdout
-        # Two hops of TTL: Linux sends 64, the router decrements once each way.
-        assert all(int(t) == 63 for t in re.findall(r"ttl=(\d+)", ping.stdout))
-        counters = {line.split()[1]: line for line in vm.command("nics")}
-        assert "rx=5 " in counters["0"] and "tx=5 " in counters["1"]
+        host_side(rt, "rta", ha, NEXTHOP_A, "192.0.2.10", "192.0.2.1")
+        host_side(rt, "rtb", hb, NEXTHOP_B, "198.51.100.10", "198.51.100.1")
+        across = ping(ha, "-c", "5", "-i", "0.2", "-W", "2", "198.51.100.10")
+        assert across.returncode == 0, across.stdout + across.stderr
+        assert " 0% packet loss" in across.stdout
+        # Linux sends TTL 64 and the router decrements once each way.
+        assert all(int(t) == 63 for t in re.findall(r"ttl=(\d+)", across.stdout))
+        # The hosts learnt the router's MACs by ARP (no static entries were made).
+        neigh = sh("ip", "-n", ha, "neigh", "show", "192.0.2.1").stdout
+        assert MAC_A in neigh, neigh
+        # Pings to either of the router's own addresses are answered by the router.
+        for address in ("192.0.2.1", "198.51.100.1"):
+            mine = ping(ha, "-c", "2", "-i", "0.2", "-W", "2", address)
+            assert mine.returncode == 0 and f"from {address}" in mine.stdout, mine.stdout
+        # TTL 1 towards host B: the router answers time exceeded from its net A address.
+        expiring = ping(ha, "-c", "1", "-t", "1", "-W", "2", "198.51.100.10")
+        assert "From 192.0.2.1" in expiring.stdout and "Time to live exceeded" in expiring.stdout, \
+            expiring.stdout
