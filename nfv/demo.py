@@ -66,8 +66,6 @@ def main(argv=None) -> int:
     parser.add_argument("--target", choices=("unikernel", "host"), default="unikernel")
     args = parser.parse_args(argv)
 
-    from nfv.dataplane.pcap import PacketList
-
     t0 = time.perf_counter()
     if args.target == "host":
         from nfv.host import HostNF

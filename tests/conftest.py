@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,20 @@ def col_of(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
         i = text.index(needle, i + 1)
     before = text[:i]
     return before.count("\n") + 1, i - (before.rfind("\n") + 1) + 1
+
+
+# -- oracles --------------------------------------------------------------------------
+
+
+def ones_sum(data: bytes) -> int:
+    """One's-complement 16-bit sum (RFC 1071), written here for the tests: checksums
+    are checked against this, never against nfv's own helpers."""
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f">{len(data) // 2}H", data))
+    while s > 0xFFFF:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
 
 
 # -- the in-process API ----------------------------------------------------------------
@@ -175,7 +190,7 @@ def pytest_runtest_setup(item):
 
 
 __all__ = [
-    "ROOT", "CONFIGS", "VALID_FILES", "FILE", "NfvError", "locate", "col_of", "build",
+    "ones_sum", "ROOT", "CONFIGS", "VALID_FILES", "FILE", "NfvError", "locate", "col_of", "build",
     "errors_of", "expect_error", "conns", "classes", "args_of", "only_anon", "anon_names",
     "run_nfv",
 ]

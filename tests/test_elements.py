@@ -39,6 +39,8 @@ from nfv import drops
 from nfv.dataplane.pcap import PacketList
 from nfv.errors import NfvError
 
+from conftest import ones_sum
+
 MAC_A = "02:00:00:00:00:0a"
 MAC_B = "02:00:00:00:00:0b"
 
@@ -112,16 +114,6 @@ def ttl_decremented(frame: bytes, offset: int = 14) -> bytes:
     new = bytes(header)[:hlen]
     assert len(new) == hlen
     return frame[:offset] + new + frame[offset + hlen:]
-
-
-def ones_sum(data: bytes) -> int:
-    """One's-complement 16-bit sum (RFC 1071), written here for the test."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f">{len(data) // 2}H", data))
-    while s > 0xFFFF:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
 
 
 def ip_header_valid(header: bytes) -> bool:

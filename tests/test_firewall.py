@@ -29,7 +29,7 @@ from scapy.packet import Raw
 from nfv import drops
 from nfv.dataplane.pcap import PacketList
 
-from conftest import ROOT
+from conftest import ROOT, ones_sum
 
 FIREWALL = str(ROOT / "configs" / "firewall.click")
 
@@ -45,15 +45,6 @@ WAN_MAC, LAN_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
 
 
 # -- the oracle -------------------------------------------------------------------------
-
-
-def ones_sum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f">{len(data) // 2}H", data))
-    while s > 0xFFFF:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
 
 
 def checked(frame: bytes) -> bytes | None:

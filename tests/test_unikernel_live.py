@@ -71,7 +71,7 @@ def test_ping_through_the_router_unikernel(namespaces):
 
     image = build_image(ROUTER, {"NEXTHOP_A": NEXTHOP_A, "NEXTHOP_B": NEXTHOP_B})
     rt, ha, hb = namespaces["rt"], namespaces["ha"], namespaces["hb"]
-    with VM(image.path, nics=["tap:rta", "tap:rtb"], netns=rt) as vm:
+    with VM(image.path, nics=["tap:rta", "tap:rtb"], netns=rt):
         host_side(rt, "rta", ha, NEXTHOP_A, "192.0.2.10", "192.0.2.1")
         host_side(rt, "rtb", hb, NEXTHOP_B, "198.51.100.10", "198.51.100.1")
         across = ping(ha, "-c", "5", "-i", "0.2", "-W", "2", "198.51.100.10")

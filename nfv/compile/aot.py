@@ -13,7 +13,8 @@ generated module), so both targets forward byte-identical packets. Steps:
 2. the IR module keeps `run_batch` as the one external symbol `nfv_run_batch`;
    everything else becomes internal and global dead-code elimination drops
    the Python wrappers and whatever they alone referenced;
-3. llvmlite emits an object for x86_64-unknown-none-elf, static relocation,
+3. llvmlite emits an object for x86_64-unknown-none-elf, static relocation
+   (NFV_AOT_RELOC=pic makes one a host process can load, to compare the builds),
    small code model (the image is linked at 1 MiB);
 4. undefined symbols other than the runtime's memcpy/memset/memmove are an
    error naming the element (and kernel line) that pulled them in.
@@ -136,7 +137,7 @@ def _elements_at(plan: Plan, src: Path, file: str, line: int) -> list[str]:
         except (ImportError, AttributeError):
             continue
         start = code.co_firstlineno
-        if os.path.samefile(code.co_filename, file) if os.path.exists(file) else False:
+        if os.path.exists(file) and os.path.samefile(code.co_filename, file):
             length = len(inspect.getsourcelines(code)[0])
             if start <= line < start + length:
                 found.append(name)
@@ -191,9 +192,8 @@ def _worker(src: Path, out: Path) -> dict:
     for var in mod.global_variables:
         if not var.is_declaration:
             var.linkage = "internal"
-    triple = os.environ.get("NFV_AOT_TRIPLE", TRIPLE)
-    mod.triple = triple
-    machine = llvm.Target.from_triple(triple).create_target_machine(
+    mod.triple = TRIPLE
+    machine = llvm.Target.from_triple(TRIPLE).create_target_machine(
         cpu=CPU, features="", opt=3, reloc=os.environ.get("NFV_AOT_RELOC", "static"),
         codemodel="small")
     builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(speed_level=3))

@@ -59,23 +59,12 @@ def memory_needed(image_bytes: int, arena_len: int, nics: int) -> int:
     return FIXED + image_bytes + arena_len + nics * PER_NIC
 
 
-def runtime_dir() -> Path:
-    import nfv.dataplane
-    return Path(nfv.dataplane.__file__).parent / "unikernel"
-
-
 def _runtime_digest() -> str:
-    digest = hashlib.sha256()
-    root = runtime_dir()
-    for path in sorted(root.glob("*")):
-        if path.suffix in (".c", ".h", ".S", ".ld"):
-            digest.update(path.name.encode() + path.read_bytes())
-    for header in ("pipeline_abi.h", "packet_layout.h"):
-        digest.update((root.parent / header).read_bytes())
-    # The compiler and linker flags live in link.py (and the glue's format in glue.py).
-    for module in ("link.py", "glue.py"):
-        digest.update((Path(__file__).parent / module).read_bytes())
-    return digest.hexdigest()[:16]
+    """The runtime's part of an image's cache key, and how its glue is written."""
+    from nfv.unikernel.link import runtime_digest
+
+    glue = (Path(__file__).parent / "glue.py").read_bytes()
+    return runtime_digest() + hashlib.sha256(glue).hexdigest()[:16]
 
 
 def build_plan(config: str, defines: dict[str, str] | None = None) -> Plan:

@@ -64,6 +64,7 @@ def boot(image: str, nic_items: list[str], memory: str, timeout: float | None,
 
     nics = parse_nics(nic_items, nic_count)
     vm = VM(image, nics=nics, memory=memory, connect=False)
+    seen = 0    # console lines already relayed
     try:
         vm.start()
         print(f"{image}: ready in {vm.launch_to_ready_ms:.1f} ms from launch "
@@ -71,7 +72,6 @@ def boot(image: str, nic_items: list[str], memory: str, timeout: float | None,
               f"{len(nics)} NIC{'s' if len(nics) != 1 else ''}: "
               + ", ".join(f"{i}={spec}" + (f" (port {n.port})" if n.port else "")
                           for i, (spec, n) in enumerate(zip(nics, vm.nics))), file=out, flush=True)
-        seen = len(vm.console)
         deadline = None if timeout is None else time.monotonic() + timeout
         while vm.running:
             lines = vm.console
@@ -85,7 +85,7 @@ def boot(image: str, nic_items: list[str], memory: str, timeout: float | None,
         pass
     finally:
         status = vm.stop()
-        for line in vm.console[seen if 'seen' in locals() else 0:]:
+        for line in vm.console[seen:]:
             print(line, file=out)
     if status not in (None, EXIT_NORMAL) and status >= 0:
         raise NfvError(f"the VM stopped: {exit_meaning(status)} (QEMU status {status})")

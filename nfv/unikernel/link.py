@@ -15,6 +15,7 @@ or ld failure becomes an NfvError carrying the tool's own message.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -76,6 +77,7 @@ def _run(cmd: list[str], what: str) -> None:
         raise NfvError(f"{what} failed:\n{message}")
 
 
+@functools.lru_cache(maxsize=None)   # one subprocess per tool and process
 def _tool_version(tool: str) -> str:
     try:
         return subprocess.run([tool, "--version"], capture_output=True, text=True,
@@ -94,19 +96,24 @@ def _include_flags() -> list[str]:
     return [f"-I{root}", f"-I{root.parent}"]
 
 
-def runtime_objects() -> list[Path]:
-    """The runtime's objects, compiled on first use and cached by a hash of
-    every source and header, the flags and the compiler version."""
-    from nfv.compile import cache_dir
-
+def runtime_digest() -> str:
+    """A hash of everything the runtime adds to an image: every source and header,
+    the linker script, the compiler and linker flags and the compiler version."""
     root = runtime_dir()
-    digest = hashlib.sha256(" ".join(CFLAGS + sorted(HOT_SOURCES)).encode()
+    digest = hashlib.sha256(" ".join(CFLAGS + LDFLAGS + sorted(HOT_SOURCES)).encode()
                             + _tool_version("gcc").encode())
     inputs = sorted(p for p in root.iterdir() if p.suffix in (".c", ".S", ".h", ".ld"))
     inputs += [root.parent / "pipeline_abi.h", root.parent / "packet_layout.h"]
     for path in inputs:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    out = cache_dir().parent / "unikernel-runtime" / digest.hexdigest()[:20]
+    return digest.hexdigest()[:20]
+
+
+def runtime_objects() -> list[Path]:
+    """The runtime's objects, compiled on first use and cached by `runtime_digest`."""
+    from nfv.compile import cache_dir
+
+    out = cache_dir().parent / "unikernel-runtime" / runtime_digest()
     sources = _runtime_sources()
     objects = [out / (src.name + ".o") for src in sources]
     if all(o.exists() for o in objects):

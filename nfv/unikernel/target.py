@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nfv.compile.plan import FIRST_SOURCE
 from nfv.errors import NfvError
 from nfv.host import PortNames
 from nfv.unikernel.build import DEFAULT_MEMORY, MiB, build_image
@@ -120,7 +119,7 @@ class UnikernelNF(PortNames):
         frames = packets.to_list()
         ports = [int(p) for p in np.asarray(packets.ports)]
         for port in set(ports):
-            if port >= FIRST_SOURCE or port >= self.image.nic_count:
+            if port >= self.image.nic_count:     # a source's in_port (8 + k) too
                 raise NfvError(f"in_port {port} is not a NIC of this unikernel "
                                f"(it has {self.image.nic_count})")
         before, drops_before = self.nic_counters(), self.drop_counts()
@@ -192,13 +191,6 @@ class UnikernelNF(PortNames):
         if element not in self.plan.index:
             raise NfvError(f"no element '{element}' in {self.graph.file}")
         return self.plan.read(self.arena_copy(element), element, name)
-
-    def counters(self) -> list[dict]:
-        arena = self.arena_copy()
-        stats = self.plan.stats(arena)
-        return [{"element": name, "class": self.graph.elements[name].class_name,
-                 "count": int(stats[row][0]), "drops": int(stats[row][1])}
-                for name, row in self.plan.index.items()]
 
     def __del__(self):
         try:
