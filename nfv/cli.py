@@ -100,9 +100,18 @@ def _guarded(path: str, action) -> int:
 
 
 def cmd_run(args) -> int:
+    defines = _parse_defines(args.define + args.params)
+    if args.nics:
+        from nfv import live
+
+        if args.inputs or args.outputs:
+            raise NfvError("--nic runs on live interfaces; --in/--out run on pcap files: "
+                           "use one or the other")
+        live.parse_nics(args.nics)   # a mistyped --nic is reported before the compile
+        return _guarded(args.config, lambda: live.run(args.config, defines, args.nics,
+                                                      args.stats, args.boundscheck))
     from nfv.run import run
 
-    defines = _parse_defines(args.define + args.params)
     return _guarded(args.config, lambda: run(args.config, defines, args.inputs, args.outputs,
                                              args.stats, args.boundscheck))
 
@@ -191,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=value")
     p.set_defaults(func=cmd_graph)
 
-    p = sub.add_parser("run", help="run a config on the host over pcap files")
+    p = sub.add_parser("run", help="run a config on the host over pcap files or live NICs")
     p.add_argument("config", metavar="CONFIG")
     p.add_argument("params", nargs="*", metavar="NAME=value",
                    help="values for define()d parameters, as on Click's command line")
@@ -199,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="feed device DEV (a number or name) from a pcap file")
     p.add_argument("--out", dest="outputs", action="append", default=[], metavar="DEV=FILE",
                    help="write what leaves by device DEV to a pcap file")
+    p.add_argument("--nic", dest="nics", action="append", default=[],
+                   metavar="DEV=tap:NAME|af_packet:IFNAME",
+                   help="run live on an interface instead of pcaps: a TAP device (created if "
+                        "missing) or an existing interface; stop with Ctrl-C or SIGTERM")
     p.add_argument("--stats", choices=("table", "json"), default="table")
     p.add_argument("--boundscheck", action="store_true",
                    help="compile with bounds checks (slower; for debugging)")

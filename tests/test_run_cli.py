@@ -12,7 +12,11 @@ Numba's disk cache serves them.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import struct
+import subprocess
+import sys
 
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
@@ -21,7 +25,7 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 from scapy.utils import rdpcap, wrpcap, wrpcapng
 
-from conftest import ROOT, run_nfv
+from conftest import NFV, ROOT, run_nfv
 
 FIREWALL = str(ROOT / "configs" / "firewall.click")
 WAN, LAN = "02:00:00:00:00:01", "02:00:00:00:00:02"
@@ -303,3 +307,59 @@ def test_no_input_at_all(work):
 
 def test_missing_config(work):
     fail_line(nfv_run(work, "no_such.click", "--in", "0=x.pcap"))
+
+
+# -- --nic: live interfaces (the live runs themselves are in test_host_live.py) -------------
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("0=tap:", ["0=tap:", "name"]),
+    ("0=vde:sw0", ["vde", "tap:NAME", "af_packet:IFNAME"]),
+    ("tap:nfv0", ["--nic", "DEVICE=tap:NAME"]),
+    ("0=nfv0", ["no kind"]),
+    ("0=tap:" + "x" * 16, ["at most 15"]),
+])
+def test_nic_spec_mistakes(work, spec, words):
+    line = fail_line(nfv_run(work, FIREWALL, "--nic", spec))
+    assert line.startswith("nfv: --nic "), line
+    for w in words:
+        assert w in line, line
+
+
+def test_nic_device_twice(work):
+    line = fail_line(nfv_run(work, FIREWALL, "--nic", "0=tap:nfva", "--nic", "0=tap:nfvb"))
+    assert "device 0" in line and "already" in line
+
+
+def test_nic_for_a_device_the_config_lacks(work):
+    """Checked against the compiled config before any interface is opened or made."""
+    line = fail_line(nfv_run(work, FIREWALL, "--nic", "5=tap:nfvnone0"))
+    assert "no device 5" in line and "0, 1" in line
+    assert not os.path.exists("/sys/class/net/nfvnone0")
+
+
+def test_nic_with_pcap_bindings(work):
+    line = fail_line(nfv_run(work, FIREWALL, "--nic", "0=tap:nfv0", "--in", "1=x.pcap"))
+    assert "--in" in line and "--nic" in line
+
+
+def test_nic_missing_interface(work):
+    if os.geteuid() != 0:
+        pytest.skip("a raw socket needs root before the interface is even looked up")
+    line = fail_line(nfv_run(work, FIREWALL, "--nic", "0=af_packet:nfvnosuch0"))
+    assert "no interface nfvnosuch0" in line
+
+
+def test_nic_without_the_right_to_make_a_tap(work):
+    """Not root (here: root without CAP_NET_ADMIN): one line that says what is needed."""
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv to drop CAP_NET_ADMIN as root")
+        prefix = ["setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin", "--"]
+    cmd = prefix + ([str(NFV)] if NFV.exists() else [sys.executable, "-m", "nfv.cli"])
+    proc = subprocess.run(cmd + ["run", FIREWALL, "--nic", "0=tap:nfvnoperm0"], cwd=str(work),
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    line = fail_line(proc)
+    assert "tap nfvnoperm0" in line and "root" in line and "CAP_NET_ADMIN" in line
