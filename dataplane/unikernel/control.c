@@ -3,6 +3,9 @@
  *
  * One command per line from the host, answered with whole lines:
  *   read OFF LEN   ->  data <hex of nfv_arena[OFF..OFF+LEN)>   (LEN <= 4096)
+ *   write OFF HEX  ->  ok: the bytes HEX (2..8192 hex digits) copied to nfv_arena[OFF..]
+ *   hold           ->  ok: run no batch until `release` (or HOLD_IDLE_MS without a command)
+ *   release        ->  ok: batches run again
  *   nics           ->  nic I rx=.. tx=.. rx_dropped=.. tx_dropped=.. rx_oversize=.. mac=..  (one per NIC)
  *   stats          ->  stats batches=.. packets=.. created=.. errors=.. notifies=.. queue=.. slots=.. free=..
  *   drops          ->  drops REASON=COUNT ...  (records the pipeline dropped, nonzero reasons only)
@@ -19,6 +22,8 @@
 #include "runtime.h"
 
 #define READ_MAX 4096
+#define WRITE_MAX 4096      /* bytes per `write`: 8192 hex digits, within CON_LINE_MAX */
+#define HOLD_IDLE_MS 2000   /* a host that went away while holding cannot stop the NF for good */
 
 /*
  * Reading the UART is a VM exit (~26 us here). Polled every millisecond that
@@ -27,6 +32,8 @@
  * after a command the console is polled every millisecond again.
  */
 static uint64_t ticks_per_ms, next_poll, eager_until;
+static int held;
+static char line[CON_LINE_MAX + 1];     /* static: too big for the 64 KiB stack's comfort */
 
 void control_init(uint64_t tsc_khz) { ticks_per_ms = tsc_khz; }   /* kHz = ticks per ms */
 
@@ -101,6 +108,65 @@ static void command_read(const char *args)
     con_write(buf, n);
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/*
+ * write OFF HEX: what write handlers use (nfv/unikernel/target.py) to change
+ * element state. Safe without any locking because the control channel is
+ * serviced only between two batches (main.c loop(): run_batch() returns,
+ * then control_poll()), on the one CPU, with interrupts off: the pipeline
+ * never sees a half-done `write`. A change bigger than one command is sent
+ * between `hold` and `release` so that it, too, lands between two batches.
+ * Every byte of the arena after its header may be written: the stats rows and
+ * drop-reason counters too (handlers such as reset_counts zero them). The
+ * header (struct nfv_arena_header, the free list of pool slots) belongs to
+ * the runtime: a slot number written there could hand the pipeline a buffer
+ * someone else owns, so it is refused. The whole line is checked before a
+ * byte is written: an error changes nothing.
+ */
+static void command_write(const char *args)
+{
+    uint64_t off;
+    if (!parse_u64(&args, &off) || *args != ' ') {
+        con_printf("error write: usage: write OFF HEX\n");
+        return;
+    }
+    while (*args == ' ')
+        args++;
+    uint64_t digits = 0;
+    while (hex_digit(args[digits]) >= 0)
+        digits++;
+    if (args[digits] != '\0') {
+        con_printf("error write: '%c' at hex digit %lu is not a hex digit\n",
+                   args[digits] >= 0x20 && args[digits] < 0x7f ? args[digits] : '?', digits);
+        return;
+    }
+    uint64_t len = digits / 2;
+    if (digits == 0 || digits % 2 || len > WRITE_MAX) {
+        con_printf("error write: HEX must be 2..%u hex digits, an even number (got %lu)\n", 2 * WRITE_MAX,
+                   digits);
+        return;
+    }
+    if (off > nfv_config.arena_len || len > nfv_config.arena_len - off) {
+        con_printf("error write: %lu+%lu is outside the arena (%lu bytes)\n", off, len, nfv_config.arena_len);
+        return;
+    }
+    if (off < sizeof(struct nfv_arena_header)) {
+        con_printf("error write: %lu+%lu overlaps the arena header (bytes 0..%lu, the runtime's free list)\n",
+                   off, len, (uint64_t)sizeof(struct nfv_arena_header));
+        return;
+    }
+    for (uint64_t i = 0; i < len; i++)
+        nfv_arena[off + i] = (uint8_t)(hex_digit(args[2 * i]) << 4 | hex_digit(args[2 * i + 1]));
+    con_write("ok\n", 3);
+}
+
 void control_print_nics(void)
 {
     for (unsigned i = 0; i < nfv_rt.nic_count; i++) {
@@ -150,22 +216,20 @@ static void command_drops(void)
     con_write("\n", 1);
 }
 
-void control_poll(void)
+static void dispatch(const char *line)
 {
-    uint64_t now = rdtsc();
-    if (now < next_poll)
-        return;
-    next_poll = now + (now < eager_until ? 1 : 10) * ticks_per_ms;
-    char line[128];
-    if (!con_poll_line(line, sizeof line))
-        return;
-    /* More input may be waiting right behind this line: look again soon. */
-    next_poll = now;
-    eager_until = now + 200 * ticks_per_ms;
     const char *rest;
     if (word_is(line, "read", &rest))
         command_read(rest);
-    else if (word_is(line, "nics", &rest))
+    else if (word_is(line, "write", &rest))
+        command_write(rest);
+    else if (word_is(line, "hold", &rest)) {
+        held = 1;
+        con_write("ok\n", 3);
+    } else if (word_is(line, "release", &rest)) {
+        held = 0;
+        con_write("ok\n", 3);
+    } else if (word_is(line, "nics", &rest))
         control_print_nics();
     else if (word_is(line, "stats", &rest))
         command_stats();
@@ -174,7 +238,9 @@ void control_poll(void)
     else if (word_is(line, "quit", &rest)) {
         control_print_nics();
         nfv_exit(NFV_EXIT_NORMAL);
-    } else if (line[0] == '\0')
+    } else if (line[0] == CON_LINE_TOO_LONG)
+        con_printf("error line: longer than %u characters\n", CON_LINE_MAX);
+    else if (line[0] == '\0')
         return;
     else {
         /* Echo a printable prefix so the host can tell which line failed. */
@@ -185,4 +251,38 @@ void control_poll(void)
         shown[i] = '\0';
         con_printf("error unknown command: %s\n", shown);
     }
+}
+
+void control_poll(void)
+{
+    uint64_t now = rdtsc();
+    if (now < next_poll)
+        return;
+    next_poll = now + (now < eager_until ? 1 : 10) * ticks_per_ms;
+    if (!con_poll_line(line, sizeof line)) {
+        /* A long line (a `write`) is coming in: fetch the rest each round,
+         * not one FIFO's worth (16 bytes) per millisecond. */
+        if (con_line_pending())
+            next_poll = now;
+        return;
+    }
+    dispatch(line);
+    /* Held: nothing but the console until `release`, so a change spread
+     * over several commands reaches the pipeline whole. */
+    uint64_t last = rdtsc();
+    while (held) {
+        if (con_poll_line(line, sizeof line)) {
+            dispatch(line);
+            last = rdtsc();
+        } else if (con_line_pending()) {
+            last = rdtsc();
+        } else if (rdtsc() - last > HOLD_IDLE_MS * ticks_per_ms) {
+            held = 0;
+            con_printf("error hold: no command for %u ms, running again\n", HOLD_IDLE_MS);
+        }
+    }
+    /* More input may be waiting right behind this line: look again soon. */
+    now = rdtsc();
+    next_poll = now;
+    eager_until = now + 200 * ticks_per_ms;
 }

@@ -10,7 +10,11 @@ TCP stream netdevs, waits until the guest has taken every one (its NIC rx
 counters), then collects exactly as many frames from each NIC as the guest
 says it transmitted, so nothing is left in flight when it returns. Handlers
 are read from a copy of the guest's arena (its stats rows and the element's
-state arrays) with the same code the host uses. `reset` reboots the VM on the
+state arrays) with the same code the host uses. Write handlers run the host's
+code on such a copy, taken while the guest holds its pipeline (`hold`: no
+batch runs), and send back only the bytes that changed (`write` commands)
+before releasing it: the pipeline sees the state from before or after the
+handler, as on the host, never a part of it. `reset` reboots the VM on the
 next use: a fresh boot is a fresh arena, and costs ~50 ms.
 """
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nfv.compile.plan import HEADER_BYTES
 from nfv.errors import NfvError
 from nfv.host import PortNames
 from nfv.unikernel.build import DEFAULT_MEMORY, MiB, build_image
@@ -31,7 +36,21 @@ MAX_AUTO_MEMORY = 1 << 30
 #: Handler reads copy state arrays up to this size from the guest (the console is slow:
 #: two hex digits per byte); bigger ones (route tables) read as zeros.
 MAX_STATE_READ = 64 * 1024
+#: Changed byte runs closer than this are sent as one `write` (the bytes between
+#: them resent unchanged): a command costs a round trip of a few ms, a byte ~0.1 ms.
+MERGE_GAP = 32
 _NIC_LINE = re.compile(r"^nic (\d+) rx=(\d+) tx=(\d+) rx_dropped=(\d+) tx_dropped=(\d+) rx_oversize=(\d+)")
+
+
+def changed_runs(before: np.ndarray, after: np.ndarray, gap: int = MERGE_GAP) -> list[tuple[int, int]]:
+    """[(start, end)] of the bytes that differ, runs at most `gap` bytes apart merged."""
+    changed = np.flatnonzero(before != after)
+    if not len(changed):
+        return []
+    breaks = np.flatnonzero(np.diff(changed) > gap + 1)
+    starts = np.concatenate(([changed[0]], changed[breaks + 1]))
+    ends = np.concatenate((changed[breaks], [changed[-1]])) + 1
+    return [(int(a), int(b)) for a, b in zip(starts, ends)]
 
 
 @dataclass
@@ -172,25 +191,72 @@ class UnikernelNF(PortNames):
 
     # -- handlers -------------------------------------------------------------------
 
-    def arena_copy(self, element: str | None = None) -> np.ndarray:
-        """A host arena holding the guest's stats rows (and `element`'s state arrays)."""
-        vm = self.boot()
-        arena = np.zeros(self.plan.arena_size, np.uint8)
+    def _ranges(self, element: str | None, limit: int | None) -> list[tuple[int, int]]:
         ranges = [(self.plan.stats_offset, 16 * len(self.plan.index))]
         if element is not None:
             ranges += [(p.offset, p.nbytes) for p in self.plan.placements.get(element, [])
-                       if p.nbytes <= MAX_STATE_READ]
-        for offset, length in ranges:
+                       if limit is None or p.nbytes <= limit]
+        return ranges
+
+    def arena_copy(self, element: str | None = None, limit: int | None = MAX_STATE_READ) -> np.ndarray:
+        """A host arena holding the guest's stats rows (and `element`'s state arrays
+        up to `limit` bytes each; None: all of them, however big)."""
+        vm = self.boot()
+        arena = np.zeros(self.plan.arena_size, np.uint8)
+        for offset, length in self._ranges(element, limit):
             arena[offset:offset + length] = np.frombuffer(vm.read_arena(offset, length), np.uint8)
         return arena
 
     def read(self, handler: str) -> str:
+        element, name = self._split(handler)
+        return self.plan.read(self.arena_copy(element), element, name)
+
+    def write(self, handler: str, value: str = "") -> None:
+        """Write handler `element.handler` in the guest, between two of its batches.
+
+        The element's state arrays (all of them, however big: a 256 KiB table takes
+        ~20 s each way over the console) and the stats rows are read while the
+        guest runs no batch, the handler runs on that copy here, and the changed
+        bytes go back before batches resume."""
+        element, name = self._split(handler)
+        el = self.graph.elements[element].instance
+        if not any(h.name == name and h.write for h in el.handlers):
+            known = [h.name for h in el.handlers if h.write]
+            raise NfvError(f"{element} ({self.graph.elements[element].class_name}) has no write "
+                           f"handler '{name}'" + (f" (it has: {', '.join(known)})" if known
+                                                   else " (it has none)"))
+        vm = self.boot()
+        with vm.held():
+            before = self.arena_copy(element, limit=None)
+            after = before.copy()
+            self.plan.write(after, element, name, value)
+            read = np.zeros(len(after), bool)
+            for offset, length in self._ranges(element, None):
+                read[offset:offset + length] = True
+            stray = np.flatnonzero((before != after) & ~read)
+            if len(stray):      # computed from zeros, not from the guest's bytes: refuse
+                raise NfvError(f"{handler}: the handler changed arena bytes at {int(stray[0])} "
+                               f"outside {element}'s state and the stats rows; nothing was written")
+            for offset, end in changed_runs(before, after):
+                self.write_arena(offset, after[offset:end].tobytes())
+
+    def write_arena(self, offset: int, data: bytes) -> None:
+        """Copy bytes into the guest's arena at `offset` (any number: several `write`
+        commands if need be; each lands between two batches, all of them only inside
+        `vm.held()`). The arena header (the runtime's free list) cannot be written."""
+        if offset < HEADER_BYTES or offset + len(data) > self.plan.arena_size:
+            raise NfvError(f"arena write {offset}+{len(data)}: outside {HEADER_BYTES}.."
+                           f"{self.plan.arena_size} (the arena after its header)")
+        if data:
+            self.boot().write_arena(offset, data)
+
+    def _split(self, handler: str) -> tuple[str, str]:
         element, sep, name = handler.rpartition(".")
         if not sep:
             raise NfvError(f"'{handler}': handlers are named element.handler")
         if element not in self.plan.index:
             raise NfvError(f"no element '{element}' in {self.graph.file}")
-        return self.plan.read(self.arena_copy(element), element, name)
+        return element, name
 
     def __del__(self):
         try:

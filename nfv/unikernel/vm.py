@@ -5,6 +5,8 @@
         out = vm.recv(1, timeout=1.0)         # bytes, or None after the timeout
         vm.command("nics")                    # ['nic 0 rx=1 tx=0 ...', 'nic 1 ...']
         counters = vm.read_arena(1088, 64)
+        with vm.held():                       # no batch runs inside: a change lands whole
+            vm.write_arena(1088, bytes(16))
     # leaving the block sends `quit`, then kills QEMU if it has not exited
 
 NICs, in order (NIC 0 is the first):
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import ctypes
 import os
 import queue
@@ -62,6 +65,7 @@ from nfv.unikernel import EXIT_NORMAL, exit_meaning
 
 QEMU = "qemu-system-x86_64"
 READ_CHUNK = 4096        # the guest's limit for one `read` command
+WRITE_CHUNK = 4096       # the guest's limit for one `write` command (8192 hex digits)
 _READY = re.compile(r"^ready\b(.*)$")
 _PACKET_OUTGOING = 4     # AF_PACKET pkttype of frames the host itself sent
 
@@ -391,7 +395,7 @@ class VM:
             raise NfvError("one command per call, without a newline")
         word = text.split()[0] if text.split() else ""
         expected = {"read": 1, "stats": 1, "drops": 1, "nics": self.guest_nics or 0}.get(word, 1)
-        prefixes = ("data ", "nic ", "stats ", "drops", "error ")
+        prefixes = ("data ", "nic ", "stats ", "drops", "error ", "ok")
         with self._command_lock:
             with self._cond:
                 start = len(self._lines)
@@ -423,6 +427,35 @@ class VM:
                 raise NfvError(f"reading the arena at {offset + len(out)}+{n}: {line}")
             out += bytes.fromhex(line[5:])
         return bytes(out)
+
+    def write_arena(self, offset: int, data: bytes) -> None:
+        """Copy bytes into the guest's arena (element state), through the console.
+
+        Each `write` command lands between two batches; a change that takes more
+        than one command (over WRITE_CHUNK bytes) is only whole to the pipeline
+        inside `held()`."""
+        data = bytes(data)
+        for start in range(0, len(data), WRITE_CHUNK):
+            chunk = data[start:start + WRITE_CHUNK]
+            line = self.command(f"write {offset + start} {chunk.hex()}")[0]
+            if line != "ok":
+                raise NfvError(f"writing the arena at {offset + start}+{len(chunk)}: {line}")
+
+    @contextlib.contextmanager
+    def held(self):
+        """No batch runs in the guest inside this block (`hold` ... `release`): reads and
+        writes made in it see and leave the state between the same two batches. The
+        guest resumes by itself after 2 s without a command."""
+        line = self.command("hold")[0]
+        if line != "ok":
+            raise NfvError(f"hold: {line}")
+        try:
+            yield self
+        finally:
+            if self.running:
+                line = self.command("release")[0]
+                if line != "ok":
+                    raise NfvError(f"release: {line}")
 
     # -- frames ----------------------------------------------------------------------
 
