@@ -115,8 +115,15 @@ class ICMPError(Element):
     Unlike Click: no link-broadcast check (packets carry no link-type annotation),
     no reversed source route in the error, the parameter-problem pointer is 0
     (there is no annotation for it), and no MTU keyword (the error always quotes
-    the header and 8 bytes).  Like Click, ICMPError does not rate-limit; follow
-    it with a shaper if needed.
+    the header and 8 bytes).
+
+    Unlike Click, ICMPError limits the rate of the errors it makes, as RFC 1812
+    4.3.2.8 asks: a token bucket of RATE tokens a second holding at most BURST,
+    one token per error, counted with the batch's clock.  An error over the rate
+    is not made: the packet is dropped (reason rate-limited) and counted.  The
+    defaults are Linux's (net.ipv4.icmp_msgs_per_sec 1000, icmp_msgs_burst 50);
+    RATE 0 turns the limit off, as Click behaves.  The bucket is one per element,
+    not one per destination.
 
     Ports
         1 input, 1 output (1/1).
@@ -131,17 +138,24 @@ class ICMPError(Element):
               length).  Default 0.
         PMTU  (keyword) integer 0-65535: the next-hop MTU in unreachable/needfrag errors.
               Default 0.
+        RATE  (keyword) errors a second, >= 0 (a real number): the long-run rate
+              of errors.  0 means no limit.  Default 1000 (not in Click).
+        BURST (keyword) integer 1-1000000: the most errors sent back to back
+              after a quiet time (the bucket's size).  Default 50 (not in Click).
 
     Handlers
-        count (read)  errors made.
-        drops (read)  packets dropped (no error allowed, or no IP header).
+        count (read)         errors made.
+        drops (read)         packets dropped (no error allowed, no IP header, or
+                             over the rate).
+        rate_limited (read)  packets dropped because they were over the rate.
+        rate, burst (read)   the RATE and BURST settings.
         src (read)    the SRC setting.
         type (read)   the TYPE setting, as a number.
         code (read)   the CODE setting, as a number.
 
     Example
         FromDevice(0) -> Strip(14) -> CheckIPHeader -> dt :: DecIPTTL -> ToDevice(1);
-        dt[1] -> ICMPError(192.0.2.1, timeexceeded, transit)
+        dt[1] -> ICMPError(192.0.2.1, timeexceeded, transit, RATE 100, BURST 10)
           -> EtherEncap(0x0800, 02:00:00:00:00:01, 02:00:00:00:00:02) -> ToDevice(0);
 
     See also
@@ -154,8 +168,11 @@ class ICMPError(Element):
         Arg("TYPE", icmp_error_type, positional=True, required=True),
         Arg("CODE", argtypes.word, positional=True, default="0"),
         Arg("PMTU", argtypes.uint_range(0, 65535), default=0),
+        Arg("RATE", argtypes.rate, default=1000.0),
+        Arg("BURST", argtypes.uint_range(1, 1_000_000), default=50),
     )
-    handlers = (Handler("count"), Handler("src"), Handler("type"), Handler("code"))
+    handlers = (Handler("count"), Handler("src"), Handler("type"), Handler("code"),
+                Handler("rate"), Handler("burst"), Handler("rate_limited"))
 
     def configure(self) -> None:
         text = self.conf["CODE"]
@@ -171,13 +188,22 @@ class ICMPError(Element):
                              "CODE", hint=hint) from None
 
     def state(self):
-        return (StateArray("counts", "u8", 2, [0, 1]),)
+        # counts: errors made, the next IP identifier, errors over the rate.
+        # bucket: tokens (a full bucket to start with); clock: when they were counted.
+        return (StateArray("counts", "u8", 3, [0, 1, 0]),
+                StateArray("bucket", "f8", 1, [float(self.conf["BURST"])]),
+                StateArray("clock", "u8", 1))
 
     def kernel(self):
-        return Kernel("icmp:icmp_error", constants=(
-            int(self.conf["SRC"]), self.conf["TYPE"], self.conf["CODE"], self.conf["PMTU"]))
+        return Kernel("icmp:icmp_error", time=True, constants=(
+            int(self.conf["SRC"]), self.conf["TYPE"], self.conf["CODE"], self.conf["PMTU"],
+            float(self.conf["RATE"]), float(self.conf["BURST"])))
 
     def read_handler(self, name, state):
         if name == "count":
             return str(int(state["counts"][0]))
+        if name == "rate_limited":
+            return str(int(state["counts"][2]))
+        if name == "rate":
+            return f"{self.conf['RATE']:g}"
         return super().read_handler(name, state)

@@ -23,6 +23,21 @@ NOT_ARP_REQUEST = 14  # ARPResponder: not an ARP request it answers, and output 
 NOT_ECHO = 15     # ICMPPingResponder: not an ICMP echo request, and output 1 is not connected
 NO_ICMP_ERROR = 16  # ICMPError: RFC 1812 4.3.2.7 forbids an error for it (an ICMP error, a
                    # broadcast/multicast destination, a bad source, a later fragment...)
+NO_MAPPING = 17   # a rewriter or load balancer: no flow mapping for the packet, and its input
+                  # makes none (a reply with no mapping, `drop` input spec)
+TABLE_FULL = 18   # a rewriter or load balancer: a new flow, and the flow table is at capacity
+NO_PORT = 19      # a rewriter: every source port of the pattern's range is taken (port pool
+                  # exhausted for that destination)
+NOT_REWRITABLE = 20  # a rewriter: not a flow it rewrites (other protocol, later fragment,
+                  # L4 header cut short), and its nonmatching output is not connected
+RATE_LIMITED = 21  # ICMPError: over its error rate (token bucket), as RFC 1812 4.3.2.8 asks
+ARP_HELD = 22     # ARPQuerier: the packet waits for an ARP reply in its hold buffer (it leaves
+                  # later, as the reply's packet); counted here because its record ends
+ARP_ABSORBED = 23  # ARPQuerier: an ARP reply it learnt from (nothing was held for it)
+NOT_VIP = 24      # a load balancer: to the VIP on another port or protocol, or not to the VIP,
+                  # and output 2 is not connected
+NO_BACKEND = 25   # a load balancer with no backends
+BAD_QUOTE = 26    # an ICMP error whose quoted header is cut short or matches no mapping
 
 NAMES = {v: k.lower() for k, v in dict(globals()).items() if k.isupper() and isinstance(v, int)}
 

@@ -142,6 +142,7 @@ class Kernel:
     function: str
     constants: tuple = ()
     time: bool = False  # pass the batch's `now` (ns) after the state arrays
+    input_port: bool = False  # pass the input port the packet entered by (after `now`)
     # Source of a kernel written for this element's configuration (function
     # "generated:NAME"): code, not data, so only for what cannot change at run time.
     source: str | None = None
@@ -254,6 +255,15 @@ class Element:
     def configure(self) -> None:
         """Checks across arguments, derived values, config-dependent port counts. Raise self.error(...)."""
 
+    def link(self, find: Callable[[str], "Element | None"]) -> None:
+        """Resolve references to other elements by name, once every element is configured.
+
+        `find(name)` looks the name up as Click does from inside this element's
+        compound (`a/b/x` looks for `a/b/NAME`, then `a/NAME`, then `NAME`); it
+        returns None for no such element; `find.all()` lists every element.
+        IPRewriter uses it for its mappers and named patterns.
+        """
+
     # -- dataplane ---------------------------------------------------------------------
     #
     # `role` tells the compiler how the element moves packets:
@@ -295,6 +305,15 @@ class Element:
         if arg in self.conf:
             return format_value(self.conf[arg])
         return None
+
+    def write_handler(self, name: str, value: str, state: dict) -> bool:
+        """Carry out write handler `name` with `value` on the state views (in place).
+
+        Returns False for a handler this element does not have; raises ArgError
+        (message, hint) for a value it cannot take.  Runs between two batches, on
+        the host's arena or on a copy that the unikernel target sends to the guest.
+        """
+        return False
 
     # -- ports ---------------------------------------------------------------------
 

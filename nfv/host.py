@@ -98,6 +98,13 @@ class HostNF(PortNames):
             raise NfvError(f"'{handler}': handlers are named element.handler")
         return self.pipeline.read(self.arena, element, name)
 
+    def write(self, handler: str, value: str = "") -> None:
+        """Write handler `element.handler` (between batches: the driver is not running)."""
+        element, sep, name = handler.rpartition(".")
+        if not sep:
+            raise NfvError(f"'{handler}': handlers are named element.handler")
+        self.pipeline.plan.write(self.arena, element, name, value)
+
     def counters(self) -> list[dict]:
         """Per-element rows for tables and JSON: name, class, count, drops."""
         stats = self.plan.stats(self.arena)

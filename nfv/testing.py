@@ -56,6 +56,10 @@ class NF:
     def read(self, handler: str) -> str:
         return self.host.read(handler)
 
+    def write(self, handler: str, value: str = "") -> None:
+        """Call write handler `element.handler` with `value` (Click's write handlers)."""
+        self.host.write(handler, value)
+
     def reset(self) -> None:
         """Fresh state (counters, tables) for the same compiled pipeline."""
         self.host.reset()

@@ -173,3 +173,84 @@ def test_docstring_is_a_click_style_manual():
     for section in ("Ports", "Arguments", "Handlers", "Example", "See also"):
         assert section in lines
     assert re.search(r"\bICMPError\b", cls.__doc__[cls.__doc__.index("Example"):])
+
+
+# -- rate limiting (RFC 1812 4.3.2.8) ------------------------------------------------------
+
+RATED = f"""
+FromDevice(0) -> Strip(14) -> CheckIPHeader -> lim :: ICMPError({ROUTER}, timeexceeded, RATE 10, BURST 3)
+  -> EtherEncap(0x0800, {MAC_1}, {MAC_2}) -> ToDevice(1);
+FromDevice(2) -> Strip(14) -> CheckIPHeader -> free :: ICMPError({ROUTER}, timeexceeded, RATE 0)
+  -> EtherEncap(0x0800, {MAC_1}, {MAC_2}) -> ToDevice(1);
+FromDevice(4) -> Strip(14) -> CheckIPHeader -> dflt :: ICMPError({ROUTER}, timeexceeded)
+  -> EtherEncap(0x0800, {MAC_1}, {MAC_2}) -> ToDevice(1);
+"""
+SECOND = 1_000_000_000
+
+
+def run_at(nf, packets, port, now_ns) -> dict:
+    """As `run`, at a clock the test sets (the host's HostNF.run now_ns)."""
+    from nfv.dataplane.pcap import PacketList
+
+    result = nf.host.run(PacketList.from_bytes(packets, ports=[port] * len(packets)), now_ns)
+    nf.last_result = result
+    return {k: v.to_list() for k, v in result.outputs.items() if len(v)}
+
+
+def test_burst_then_rate_limited(nf_factory):
+    """Within one instant (the clock the target has), BURST errors, then none: this
+    holds on the guest's clock too, the packets of one send taking far less than the
+    100 ms a token needs at RATE 10."""
+    nf = nf_factory(RATED)
+    originals = [udp(payload=bytes([k]) * 9) for k in range(5)]
+    out = run(nf, originals, 0)
+    assert out == {1: [icmp_error(f, n + 1) for n, f in enumerate(originals[:3])]}
+    assert nf.last_result.drops == {drops.RATE_LIMITED: 2}
+    assert nf.read("lim.rate_limited") == "2" and nf.read("lim.count") == "3"
+    assert nf.read("lim.drops") == "2"
+    assert nf.read("lim.rate") == "10" and nf.read("lim.burst") == "3"
+    assert nf.read("dflt.rate") == "1000" and nf.read("dflt.burst") == "50"
+
+
+def test_rate_zero_is_unlimited(nf_factory):
+    nf = nf_factory(RATED)
+    originals = [udp(payload=bytes([k % 256]) * 9) for k in range(120)]
+    out = run(nf, originals, 2)
+    assert len(out[1]) == 120 and nf.last_result.drops == {}
+    assert nf.read("free.rate_limited") == "0"
+
+
+@pytest.mark.host_only("steps the pipeline's clock with now_ns, which the guest takes "
+                       "from its own kvmclock")
+def test_tokens_come_back_at_the_rate(nf_factory):
+    nf = nf_factory(RATED)
+    t0 = 50 * SECOND
+    f = udp()
+    assert len(run_at(nf, [f] * 4, 0, t0)[1]) == 3                      # the burst
+    assert run_at(nf, [f], 0, t0 + 99_000_000) == {}                   # 0.99 token
+    assert nf.last_result.drops == {drops.RATE_LIMITED: 1}
+    assert len(run_at(nf, [f, f], 0, t0 + 100_000_000)[1]) == 1        # one token
+    assert len(run_at(nf, [f] * 5, 0, t0 + 10 * SECOND)[1]) == 3       # never above BURST
+    assert nf.read("lim.rate_limited") == "5"
+    # a clock that goes back adds nothing and restarts from there
+    assert run_at(nf, [f], 0, t0) == {}
+    assert len(run_at(nf, [f], 0, t0 + 100_000_000)[1]) == 1
+
+
+@pytest.mark.host_only("steps the pipeline's clock with now_ns, which the guest takes "
+                       "from its own kvmclock")
+def test_default_is_linux_like(nf_factory):
+    nf = nf_factory(RATED)
+    f = udp()
+    assert len(run_at(nf, [f] * 60, 4, SECOND)[1]) == 50
+    assert nf.last_result.drops == {drops.RATE_LIMITED: 10}
+    assert len(run_at(nf, [f] * 20, 4, SECOND + 10_000_000)[1]) == 10   # 1000/s for 10 ms
+
+
+@pytest.mark.parametrize("config, fragment", [
+    ("ICMPError(192.0.2.1, timeexceeded, RATE -1)", "RATE"),
+    ("ICMPError(192.0.2.1, timeexceeded, BURST 0)", "BURST"),
+])
+def test_rate_config_errors(config, fragment):
+    errors = errors_of(f"FromDevice(0) -> MarkIPHeader(14) -> {config} -> ToDevice(1);")
+    assert any(fragment in e.message for e in errors), [e.message for e in errors]

@@ -1,5 +1,7 @@
 """Kernels of the ICMP elements: answering echo requests and making ICMP errors, in place."""
 
+import numpy as np
+
 from nfv.jit import kernel
 
 from nfv import drops
@@ -106,7 +108,33 @@ def has_source_route(pool, ip, hlen):
 
 
 @kernel
-def icmp_error(pool, meta, i, counts, src, icmp_type, code, pmtu):
+def take_token(bucket, clock, now, rate, burst):
+    """A token bucket (RFC 1812 4.3.2.8): `rate` tokens a second, at most `burst`
+    banked; True (and one token spent) when a token is there.  rate 0: no limit.
+
+    bucket[0] holds the tokens, clock[0] the `now` they were counted at.  A clock
+    that goes back (a capture replayed from its start) adds nothing and restarts
+    the count from the new time.
+    """
+    if rate <= 0.0:
+        return True
+    elapsed = np.int64(now) - np.int64(clock[0])
+    clock[0] = now
+    tokens = bucket[0]
+    if elapsed > 0:
+        tokens += (elapsed * 1e-9) * rate
+        if tokens > burst:
+            tokens = burst
+    if tokens < 1.0:
+        bucket[0] = tokens
+        return False
+    bucket[0] = tokens - 1.0
+    return True
+
+
+@kernel
+def icmp_error(pool, meta, i, counts, bucket, clock, now, src, icmp_type, code, pmtu,
+               rate, burst):
     """Click's ICMPError, in place: the new IP and ICMP headers go into the headroom
     in front of the original IP header, and the packet is cut after that header and
     8 bytes of its payload (or where the packet ends, if sooner).
@@ -115,7 +143,10 @@ def icmp_error(pool, meta, i, counts, src, icmp_type, code, pmtu):
     an ICMP error (or an ICMP message too short to show its type), a broadcast or
     multicast destination, a source that is broadcast, multicast, net 0, net 127 or
     class E, a fragment other than the first, and a redirect for a source-routed
-    packet.  counts[0] counts errors made, counts[1] is the next IP identifier.
+    packet.  counts[0] counts errors made, counts[1] is the next IP identifier,
+    counts[2] the errors not made because they were over the rate (dropped, reason
+    rate-limited): the token bucket is asked last, so only errors that would be
+    sent spend a token.
     """
     ip = ip_header(meta, i)
     end = packet_end(meta, i)
@@ -138,6 +169,9 @@ def icmp_error(pool, meta, i, counts, src, icmp_type, code, pmtu):
         return -drops.NO_ICMP_ERROR
     if ip % BUF_STRIDE < ERROR_HEADERS:
         return -drops.NO_HEADROOM
+    if not take_token(bucket, clock, now, rate, burst):
+        counts[2] += 1
+        return -drops.RATE_LIMITED
     xlen = min(have, hlen + 8)
     nip = ip - ERROR_HEADERS
     icmp = nip + 20

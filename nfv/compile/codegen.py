@@ -36,10 +36,13 @@ class CodeGen:
         self.generated: dict[str, str] = {}  # kernels written for one element's config
         self.views: dict[str, list[str]] = {}  # element -> state view variable names
         self.succ = {}
+        self.dst_port: dict[tuple[str, int], int] = {}  # (src, src_port) -> input port entered
         self.ports_out: dict[str, list[int]] = {name: [] for name in self.graph.elements}
         for c in self.graph.connections:
             self.succ[(c.src, c.src_port)] = c.dst
+            self.dst_port[(c.src, c.src_port)] = c.dst_port
             self.ports_out[c.src].append(c.src_port)
+        self.entered = 0  # input port of the element `step` is generating code for
         self.counter = 0
         self.size_cache: dict[str, int] = {}
 
@@ -171,7 +174,7 @@ class CodeGen:
         if dst is None:
             self.drop(v, str(drops.NO_OUTPUT), name, indent)
             return
-        self.path(dst, v, indent, nesting)
+        self.path(dst, v, indent, nesting, self.dst_port[(name, port)])
 
     def drop(self, v: str, reason: str, name: str, indent: int, counted: bool = True) -> None:
         self.out(indent, f"meta[{v}].out_port = {NO_PORT}")
@@ -180,7 +183,7 @@ class CodeGen:
             self.out(indent, f"stats[{2 * self.plan.index[name] + 1}] += 1")
         self.out(indent, "break")
 
-    def path(self, name: str, v: str, indent: int, nesting: int) -> None:
+    def path(self, name: str, v: str, indent: int, nesting: int, in_port: int = 0) -> None:
         """Code for packet `v` entering `name`, up to its `break`.
 
         Each element's usual successor continues in this loop rather than by
@@ -188,6 +191,7 @@ class CodeGen:
         only branches (other outputs, copies) recurse, as deep as they nest.
         """
         while True:
+            self.entered = in_port
             port = self.step(name, v, indent, nesting)
             if port is None:
                 return
@@ -195,6 +199,7 @@ class CodeGen:
             if dst is None:
                 self.drop(v, str(drops.NO_OUTPUT), name, indent)
                 return
+            in_port = self.dst_port[(name, port)]
             name = dst
 
     def step(self, name: str, v: str, indent: int, nesting: int) -> int | None:
@@ -275,7 +280,9 @@ class CodeGen:
     def kernel(self, name: str, v: str, indent: int, nesting: int) -> int | None:
         el = self.graph.elements[name]
         spec = self.plan.kernels[name]
+        # The input port is known here, so it is a constant: a path is code per input.
         args = (["pool", "meta", v] + self.views.get(name, []) + (["now"] if spec.time else [])
+                + ([str(self.entered)] if spec.input_port else [])
                 + [repr(c) for c in spec.constants])
         p = self.fresh("p")
         self.out(indent, f"{p} = {self.kernel_name(spec.function, spec.source)}({', '.join(args)})")

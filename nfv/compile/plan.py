@@ -86,6 +86,24 @@ class Plan:
         raise NfvError(f"{element} ({el.class_name}) has no read handler '{handler}'"
                        f" (it has: {', '.join(dict.fromkeys(known))})")
 
+    def write(self, arena: np.ndarray, element: str, handler: str, value: str) -> None:
+        """Write handler `element.handler` on an arena, in place; NfvError for what cannot be."""
+        from nfv.errors import ArgError
+
+        el = self.graph.elements.get(element)
+        if el is None:
+            raise NfvError(f"no element '{element}' in {self.graph.file}")
+        try:
+            done = el.instance.write_handler(handler, value, self.state_views(arena, element))
+        except ArgError as e:
+            raise NfvError(f"{element}.{handler}: {e.message}"
+                           + (f" ({e.hint})" if e.hint else "")) from None
+        if not done:
+            known = [h.name for h in el.instance.handlers if h.write]
+            raise NfvError(f"{element} ({el.class_name}) has no write handler '{handler}'"
+                           + (f" (it has: {', '.join(known)})" if known else
+                              " (it has none)"))
+
     def reason_counts(self, arena: np.ndarray) -> np.ndarray:
         """Drops counted in the arena by reason (those that leave no metadata record)."""
         return arena[self.reasons_offset:self.reasons_offset + 8 * REASONS].view(np.uint64)

@@ -28,6 +28,39 @@ def configure_elements(graph: Graph, errors: list[ConfigError]) -> None:
             errors.append(instance.error(e.message, hint=e.hint))
             continue
         el.instance = instance
+    for el in graph.elements.values():
+        if el.instance is None:
+            continue
+        try:
+            el.instance.link(ElementFinder(graph, el.name))
+        except ConfigError as e:
+            errors.append(e)
+
+
+class ElementFinder:
+    """Other elements as one element sees them (what `Element.link` is given).
+
+    `finder(name)` looks the name up from inside the element's compound, innermost
+    first, as Click resolves element names in configuration strings;
+    `finder.all()` is every configured element.
+    """
+
+    def __init__(self, graph: Graph, at: str):
+        self.graph = graph
+        self.at = at
+
+    def __call__(self, name: str):
+        scope = self.at.split("/")[:-1]
+        while True:
+            el = self.graph.elements.get("/".join(scope + [name]))
+            if el is not None:
+                return el.instance
+            if not scope:
+                return None
+            scope.pop()
+
+    def all(self) -> list:
+        return [el.instance for el in self.graph.elements.values() if el.instance is not None]
 
 
 def check_ports(graph: Graph, errors: list[ConfigError], skip: set[str] = frozenset()) -> None:
