@@ -1,0 +1,595 @@
+"""The flow table the rewriters (NAT) and the load balancer share, and their packet kernels.
+
+Design note: nfv/tables/FLOWS.md.  In short: one open-addressing hash table
+(linear probing, 2^k slots of 32 bytes, at most half full) holds two keys per
+mapping, the packet's flow and its reply flow; each slot carries the whole
+rewritten tuple, its output and its last-seen time, so a packet's lookup and
+rewrite touch one cache line.  Slot words (uint64):
+
+    w0  key: source address << 32 | destination address
+    w1  VALID (bit 63) | flags << 48 | output << 40 | protocol << 32
+        | source port << 16 | destination port        (key: VALID and bits 0-39)
+    w2  new source address << 32 | new destination address
+    w3  new source port << 48 | new destination port << 32 | last seen (time units)
+
+The reply slot's key is the forward slot's rewritten tuple reversed, so either
+slot finds its partner by a lookup (no pointers to fix when slots move).
+The table's operations are compiled as calls (`kernel_call`), not inlined at
+Numba-IR level into the pipeline: inlined, one rewriter took minutes to compile.
+
+Mappings expire lazily: a lookup that finds a stale mapping deletes it, and
+each new flow sweeps a few slots (a clock hand) so idle mappings are reclaimed
+before the table fills.  For ICMP echo the identifier plays the source port in
+requests and the destination port in replies.
+"""
+import numpy as np
+
+from nfv.jit import kernel, kernel_call
+
+from nfv import drops
+from nfv.elements._kernels.packet import ip_header, load16, load32, packet_end, store16
+
+U = np.uint64
+I = np.int64  # (int() of a uint64 stays unsigned in Numba, and uint64 + int64 is a float)
+VALID = U(1 << 63)
+KEY_BITS = U((1 << 63) | ((1 << 40) - 1))   # VALID and the key fields of w1
+LOW32 = U(0xFFFFFFFF)
+OUT_SHIFT = U(40)
+FLAG_SHIFT = U(48)
+FLAG_DONE = 1          # a FIN or RST was seen: the mapping times out sooner
+FLAG_REPLY = 2         # the reply flow's slot (tables list mappings by their forward slot)
+TIME_SHIFT = 20        # time unit: 2**20 ns (1.05 ms); 32 bits of it last 52 days
+
+TCP = 6
+UDP = 17
+ICMP = 1
+ICMP_ECHO_REPLY = 0
+ICMP_ECHO = 8
+
+# counts[] of a flow table (the element's `counts` state array)
+SIZE = 0          # live mappings
+CREATED = 1       # mappings made
+EXPIRED = 2       # mappings removed after their timeout
+HAND = 3          # the sweep's next slot
+FULL_DROPS = 4    # new flows dropped: table at capacity
+PORT_DROPS = 5    # new flows dropped: no free port in the pattern's range
+NOMAP_DROPS = 6   # packets with no mapping whose input makes none
+QUOTE_DROPS = 7   # ICMP errors quoting a cut header or an unmapped flow
+ICMP_TRANSLATED = 8  # ICMP errors rewritten for a mapped flow
+OTHER_DROPS = 9   # not rewritable (other protocol, later fragment, short header)
+NCOUNTS = 10
+
+# params[]: timeouts in time units, and the mapping capacity
+TCP_TIMEOUT = 0
+TCP_DONE_TIMEOUT = 1
+UDP_TIMEOUT = 2
+CAPACITY = 3
+NPARAMS = 4
+
+# specs[] rows, one per input: kind, a, b, cursor
+SPEC_WIDTH = 4
+SPEC_DROP = 0
+SPEC_PASS = 1      # a: output
+SPEC_KEEP = 2      # a: forward output, b: reply output
+SPEC_PATTERNS = 3  # a: first pattern row, b: number of patterns (round robin over them)
+
+# patterns[] rows: saddr, daddr, sport_lo, sport_hi, dport, flags, outputs, port cursor
+PAT_WIDTH = 8
+PAT_SADDR = 1      # flags: which fields the pattern sets
+PAT_SPORT = 2
+PAT_DADDR = 4
+PAT_DPORT = 8
+
+SWEEP_NEW = 2      # slots the clock hand looks at per new flow
+SWEEP_FULL = 64    # ... and when the table is at capacity
+MAX_PORT_TRIES = 1024
+
+
+@kernel
+def get16(pool, at):
+    """load16 as a signed int: Numba types it uint64, and mixing that with int64 makes floats."""
+    return I(load16(pool, at))
+
+
+@kernel
+def get32(pool, at):
+    return I(load32(pool, at))
+
+
+# -- the hash table ----------------------------------------------------------------------
+
+
+@kernel
+def flow_hash(k0, k1):
+    h = (k0 * U(0x9E3779B97F4A7C15)) ^ (k1 * U(0xC2B2AE3D27D4EB4F))
+    h ^= h >> U(29)
+    h *= U(0xBF58476D1CE4E5B9)
+    h ^= h >> U(32)
+    return h
+
+
+@kernel
+def key_words(saddr, daddr, sport, dport, proto):
+    """The two key words (w0, w1 without flags and output) of a flow."""
+    k0 = (U(saddr) << U(32)) | U(daddr)
+    k1 = VALID | (U(proto) << U(32)) | (U(sport) << U(16)) | U(dport)
+    return k0, k1
+
+
+@kernel_call
+def find(slots, mask, k0, k1):
+    """The slot holding key (k0, k1), or -1."""
+    s = I(flow_hash(k0, k1) & U(mask))
+    while True:
+        w1 = slots[4 * s + 1]
+        if w1 == U(0):
+            return -1
+        if (w1 & KEY_BITS) == k1 and slots[4 * s] == k0:
+            return s
+        s = (s + 1) & mask
+
+
+@kernel_call
+def place(slots, mask, k0, k1, w2, w3):
+    """Store a key known to be absent in the first free slot of its probe run
+    (k1 may carry the output and flags; they are not part of the key)."""
+    s = I(flow_hash(k0, k1 & KEY_BITS) & U(mask))
+    while slots[4 * s + 1] != U(0):
+        s = (s + 1) & mask
+    slots[4 * s] = k0
+    slots[4 * s + 1] = k1
+    slots[4 * s + 2] = w2
+    slots[4 * s + 3] = w3
+    return s
+
+
+@kernel_call
+def remove(slots, mask, s):
+    """Empty slot s, shifting later members of its probe run back (no tombstones)."""
+    hole = s
+    j = s
+    while True:
+        j = (j + 1) & mask
+        w1 = slots[4 * j + 1]
+        if w1 == U(0):
+            break
+        home = I(flow_hash(slots[4 * j], w1 & KEY_BITS) & U(mask))
+        # j may fill the hole unless its home lies cyclically in (hole, j]
+        if hole <= j:
+            stays = hole < home <= j
+        else:
+            stays = home > hole or home <= j
+        if stays:
+            continue
+        for w in range(4):
+            slots[4 * hole + w] = slots[4 * j + w]
+        hole = j
+    for w in range(4):
+        slots[4 * hole + w] = U(0)
+
+
+@kernel
+def partner_key(slots, s):
+    """The key of slot s's partner: its rewritten tuple, reversed."""
+    w2 = slots[4 * s + 2]
+    w3 = slots[4 * s + 3]
+    k0 = (w2 >> U(32)) | (w2 << U(32))
+    proto = (slots[4 * s + 1] >> U(32)) & U(0xFF)
+    k1 = VALID | (proto << U(32)) | (((w3 >> U(32)) & U(0xFFFF)) << U(16)) | (w3 >> U(48))
+    return k0, k1
+
+
+@kernel
+def fresh(slots, s, now32, params):
+    """Whether slot s has seen a packet within its protocol's timeout."""
+    w1 = slots[4 * s + 1]
+    age = (U(now32) - (slots[4 * s + 3] & LOW32)) & LOW32
+    proto = I((w1 >> U(32)) & U(0xFF))
+    if proto == TCP:
+        if (I(w1 >> FLAG_SHIFT) & FLAG_DONE) != 0:
+            return age <= params[TCP_DONE_TIMEOUT]
+        return age <= params[TCP_TIMEOUT]
+    return age <= params[UDP_TIMEOUT]
+
+
+@kernel_call
+def alive(slots, mask, s, now32, params):
+    """A mapping lives while either of its two slots is fresh."""
+    if fresh(slots, s, now32, params):
+        return True
+    k0, k1 = partner_key(slots, s)
+    p = find(slots, mask, k0, k1)
+    return p >= 0 and fresh(slots, p, now32, params)
+
+
+@kernel_call
+def remove_mapping(slots, mask, s, counts):
+    """Delete slot s and its partner (one mapping)."""
+    k0 = slots[4 * s]
+    k1 = slots[4 * s + 1] & KEY_BITS
+    pk0, pk1 = partner_key(slots, s)
+    p = find(slots, mask, pk0, pk1)
+    if p >= 0:
+        remove(slots, mask, p)
+    s = find(slots, mask, k0, k1)  # the partner's removal may have moved it
+    if s >= 0:
+        remove(slots, mask, s)
+    if counts[SIZE] > U(0):
+        counts[SIZE] -= U(1)
+    counts[EXPIRED] += U(1)
+
+
+@kernel_call
+def sweep(slots, mask, counts, params, now32, n):
+    """Let the clock hand look at n slots, removing mappings that have expired."""
+    hand = I(counts[HAND]) & mask
+    for _ in range(n):
+        if slots[4 * hand + 1] != U(0) and not alive(slots, mask, hand, now32, params):
+            remove_mapping(slots, mask, hand, counts)
+        else:
+            hand = (hand + 1) & mask
+    counts[HAND] = U(hand)
+
+
+@kernel_call
+def mark_done(slots, mask, s):
+    """A FIN or RST: both slots of the mapping take the shorter timeout."""
+    slots[4 * s + 1] |= U(FLAG_DONE) << FLAG_SHIFT
+    k0, k1 = partner_key(slots, s)
+    p = find(slots, mask, k0, k1)
+    if p >= 0:
+        slots[4 * p + 1] |= U(FLAG_DONE) << FLAG_SHIFT
+
+
+@kernel
+def slot_output(slots, s):
+    return I((slots[4 * s + 1] >> OUT_SHIFT) & U(0xFF))
+
+
+@kernel_call
+def add_mapping(slots, mask, counts, now32, proto, saddr, daddr, sport, dport,
+                nsaddr, ndaddr, nsport, ndport, foutput, routput):
+    """Install flow (saddr, sport -> daddr, dport) => (nsaddr, nsport -> ndaddr, ndport)
+    and its reply flow; returns the forward slot."""
+    t = U(now32)
+    k0, k1 = key_words(saddr, daddr, sport, dport, proto)
+    s = place(slots, mask, k0, k1 | (U(foutput) << OUT_SHIFT),
+              (U(nsaddr) << U(32)) | U(ndaddr),
+              (U(nsport) << U(48)) | (U(ndport) << U(32)) | t)
+    r0, r1 = key_words(ndaddr, nsaddr, ndport, nsport, proto)
+    place(slots, mask, r0, r1 | (U(routput) << OUT_SHIFT) | (U(FLAG_REPLY) << FLAG_SHIFT),
+          (U(daddr) << U(32)) | U(saddr),
+          (U(dport) << U(48)) | (U(sport) << U(32)) | t)
+    counts[SIZE] += U(1)
+    counts[CREATED] += U(1)
+    # placing the reply may not move the forward slot (only removals move slots)
+    return s
+
+
+@kernel_call
+def lookup_live(slots, mask, counts, params, now32, k0, k1):
+    """The slot of a live mapping for key (k0, k1), refreshed; -1 if none.  A stale
+    mapping met on the way is removed."""
+    s = find(slots, mask, k0, k1)
+    if s < 0:
+        return -1
+    if fresh(slots, s, now32, params):
+        slots[4 * s + 3] = (slots[4 * s + 3] & ~LOW32) | U(now32)
+        return s
+    if alive(slots, mask, s, now32, params):  # the other direction is still fresh
+        slots[4 * s + 3] = (slots[4 * s + 3] & ~LOW32) | U(now32)
+        return s
+    remove_mapping(slots, mask, s, counts)
+    return -1
+
+
+# -- checksums ---------------------------------------------------------------------------
+
+
+@kernel
+def fold(s):
+    while s > 0xFFFF:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+@kernel
+def word_change(old, new):
+    """One's-complement sum of ~old + new for a 16-bit word (RFC 1624 eqn. 3 terms)."""
+    return (~old & 0xFFFF) + new
+
+
+@kernel
+def addr_change(old, new):
+    return (word_change(old >> 16, new >> 16) + word_change(old & 0xFFFF, new & 0xFFFF))
+
+
+@kernel
+def patch_checksum(pool, at, delta):
+    """HC' = ~(~HC + delta) at pool[at] (RFC 1624 eqn. 3)."""
+    hc = get16(pool, at)
+    store16(pool, at, ~fold((~hc & 0xFFFF) + fold(delta)) & 0xFFFF)
+
+
+@kernel
+def store32(pool, at, value):
+    pool[at] = (value >> 24) & 0xFF
+    pool[at + 1] = (value >> 16) & 0xFF
+    pool[at + 2] = (value >> 8) & 0xFF
+    pool[at + 3] = value & 0xFF
+
+
+# -- packets -----------------------------------------------------------------------------
+
+
+@kernel_call
+def rewrite_packet(pool, ip, l4, proto, nsaddr, ndaddr, nsport, ndport):
+    """Write the new addresses and ports, patching the IP and L4 checksums.
+
+    For ICMP echo the identifier is the source port in a request and the
+    destination port in a reply; the ICMP checksum has no pseudo-header.
+    """
+    osaddr = get32(pool, ip + 12)
+    odaddr = get32(pool, ip + 16)
+    addr_delta = addr_change(osaddr, nsaddr) + addr_change(odaddr, ndaddr)
+    if addr_delta != 0xFFFF * 4:  # (four unchanged words sum to 4 * 0xFFFF)
+        store32(pool, ip + 12, nsaddr)
+        store32(pool, ip + 16, ndaddr)
+        patch_checksum(pool, ip + 10, addr_delta)
+    if proto == ICMP:
+        new_id = nsport if pool[l4] == ICMP_ECHO else ndport
+        old_id = get16(pool, l4 + 4)
+        if old_id != new_id:
+            store16(pool, l4 + 4, new_id)
+            patch_checksum(pool, l4 + 2, word_change(old_id, new_id))
+        return
+    osport = get16(pool, l4)
+    odport = get16(pool, l4 + 2)
+    store16(pool, l4, nsport)
+    store16(pool, l4 + 2, ndport)
+    delta = addr_delta + word_change(osport, nsport) + word_change(odport, ndport)
+    if proto == TCP:
+        patch_checksum(pool, l4 + 16, delta)
+    elif get16(pool, l4 + 6) != 0:  # a UDP checksum of 0 means none: keep it 0
+        patch_checksum(pool, l4 + 6, delta)
+        if get16(pool, l4 + 6) == 0:
+            store16(pool, l4 + 6, 0xFFFF)  # RFC 768: a computed 0 is sent as all ones
+
+
+@kernel
+def flow_of(pool, ip, hlen, end, protos):
+    """(l4 offset, protocol, sport, dport, ok) of a packet the rewriter may map.
+
+    ok is False for other protocols (per the `protos` bit mask: 1 TCP, 2 UDP,
+    4 ICMP echo), later fragments, and L4 headers cut short.
+    """
+    proto = I(pool[ip + 9])
+    l4 = ip + hlen
+    if (get16(pool, ip + 6) & 0x1FFF) != 0:
+        return l4, proto, 0, 0, False
+    if proto == TCP and (protos & 1) != 0:
+        if l4 + 20 > end:
+            return l4, proto, 0, 0, False
+        return l4, proto, get16(pool, l4), get16(pool, l4 + 2), True
+    if proto == UDP and (protos & 2) != 0:
+        if l4 + 8 > end:
+            return l4, proto, 0, 0, False
+        return l4, proto, get16(pool, l4), get16(pool, l4 + 2), True
+    if proto == ICMP and (protos & 4) != 0 and l4 + 8 <= end:
+        t = I(pool[l4])
+        if t == ICMP_ECHO:
+            return l4, proto, get16(pool, l4 + 4), 0, True
+        if t == ICMP_ECHO_REPLY:
+            return l4, proto, 0, get16(pool, l4 + 4), True
+    return l4, proto, 0, 0, False
+
+
+@kernel
+def is_icmp_error(t):
+    return t == 3 or t == 4 or t == 5 or t == 11 or t == 12
+
+
+@kernel_call
+def translate_icmp_error(pool, ip, hlen, end, slots, mask, counts, params, now32, protos):
+    """An ICMP error about a mapped flow, rewritten as the mapping rewrites that flow's
+    replies; returns the output, or -BAD_QUOTE.
+
+    The error quotes a packet the mapping's other side sent (already rewritten by
+    us); the quote's flow reversed is a reply key of the table.  The quoted header
+    and ports are rewritten back, and the outer destination with them; the outer
+    source (the router that complained) stays.  Checksums: the quote's IP header
+    checksum and the ICMP checksum are patched; the quoted L4 checksum is left
+    as is (it covers bytes the quote does not hold).
+    """
+    icmp = ip + hlen
+    q = icmp + 8
+    if q + 20 > end:
+        counts[QUOTE_DROPS] += U(1)
+        return -drops.BAD_QUOTE
+    qhlen = (I(pool[q]) & 0xF) * 4
+    qproto = I(pool[q + 9])
+    ql4 = q + qhlen
+    if pool[q] >> 4 != 4 or qhlen < 20 or ql4 + 4 > end:
+        counts[QUOTE_DROPS] += U(1)
+        return -drops.BAD_QUOTE
+    qsaddr = get32(pool, q + 12)
+    qdaddr = get32(pool, q + 16)
+    if qproto == ICMP:
+        if (protos & 4) == 0 or ql4 + 8 > end or pool[ql4] != ICMP_ECHO:
+            counts[QUOTE_DROPS] += U(1)
+            return -drops.BAD_QUOTE
+        qsport = get16(pool, ql4 + 4)
+        qdport = 0
+    elif (qproto == TCP and (protos & 1) != 0) or (qproto == UDP and (protos & 2) != 0):
+        qsport = get16(pool, ql4)
+        qdport = get16(pool, ql4 + 2)
+    else:
+        counts[QUOTE_DROPS] += U(1)
+        return -drops.BAD_QUOTE
+    # The quoted packet went out as (qsaddr:qsport -> qdaddr:qdport); the error comes
+    # back like its reply, so the mapping's reply key is that flow reversed.
+    if qproto == ICMP:
+        k0, k1 = key_words(qdaddr, qsaddr, 0, qsport, qproto)
+    else:
+        k0, k1 = key_words(qdaddr, qsaddr, qdport, qsport, qproto)
+    s = lookup_live(slots, mask, counts, params, now32, k0, k1)
+    if s < 0:
+        counts[QUOTE_DROPS] += U(1)
+        return -drops.BAD_QUOTE
+    w2 = slots[4 * s + 2]
+    w3 = slots[4 * s + 3]
+    # the reply rewrite maps (qdaddr, qsaddr, qdport, qsport) to (a, b, ap, bp):
+    # the quote becomes (b:bp -> a:ap), and the outer destination b.
+    a = I(w2 >> U(32))
+    b = I(w2 & LOW32)
+    ap = I(w3 >> U(48))
+    bp = I((w3 >> U(32)) & U(0xFFFF))
+    icmp_delta = addr_change(qsaddr, b) + addr_change(qdaddr, a)
+    qip_delta = icmp_delta
+    store32(pool, q + 12, b)
+    store32(pool, q + 16, a)
+    old_qcsum = get16(pool, q + 10)
+    patch_checksum(pool, q + 10, qip_delta)
+    icmp_delta += word_change(old_qcsum, get16(pool, q + 10))
+    if qproto == ICMP:
+        store16(pool, ql4 + 4, bp)
+        icmp_delta += word_change(qsport, bp)
+    else:
+        store16(pool, ql4, bp)
+        store16(pool, ql4 + 2, ap)
+        icmp_delta += word_change(qsport, bp) + word_change(qdport, ap)
+    patch_checksum(pool, icmp + 2, icmp_delta)
+    # The outer header: to the mapped host; and when the host the quote was sent to
+    # complains itself, from the address the other side knows it by.
+    osaddr = get32(pool, ip + 12)
+    odaddr = get32(pool, ip + 16)
+    nsaddr = a if osaddr == qdaddr else osaddr
+    store32(pool, ip + 12, nsaddr)
+    store32(pool, ip + 16, b)
+    patch_checksum(pool, ip + 10, addr_change(osaddr, nsaddr) + addr_change(odaddr, b))
+    counts[ICMP_TRANSLATED] += U(1)
+    return slot_output(slots, s)
+
+
+@kernel_call
+def pick_port(slots, mask, counts, params, now32, patterns, row, proto,
+              nsaddr, ndaddr, ndport):
+    """A source port from pattern row's range whose reply flow is not in use; -1 if none."""
+    lo = I(patterns[row + 2])
+    hi = I(patterns[row + 3])
+    n = hi - lo + 1
+    start = I(patterns[row + 7])
+    tries = n if n < MAX_PORT_TRIES else MAX_PORT_TRIES
+    for k in range(tries):
+        port = lo + (start + k) % n
+        if proto == ICMP:
+            k0, k1 = key_words(ndaddr, nsaddr, 0, port, proto)
+        else:
+            k0, k1 = key_words(ndaddr, nsaddr, ndport, port, proto)
+        if lookup_live(slots, mask, counts, params, now32, k0, k1) < 0:
+            patterns[row + 7] = (start + k + 1) % n
+            return port
+    return -1
+
+
+@kernel_call
+def rewrite(pool, meta, i, slots, counts, params, specs, patterns, now, in_port,
+            mask, protos, track_tcp):
+    """The IPRewriter family's kernel: map the packet's flow, or make a mapping as
+    its input's spec says, and rewrite it; returns the mapping's output."""
+    ip = ip_header(meta, i)
+    end = packet_end(meta, i)
+    if ip < 0 or ip + 20 > end:
+        return -drops.NO_IP_HEADER
+    now32 = I((U(now) >> U(TIME_SHIFT)) & LOW32)
+    hlen = (I(pool[ip]) & 0xF) * 4
+    total = get16(pool, ip + 2)
+    if ip + total < end:
+        end = ip + total  # Ethernet padding is not part of the datagram
+    if hlen < 20 or ip + hlen > end:
+        return -drops.NO_IP_HEADER
+    l4, proto, sport, dport, ok = flow_of(pool, ip, hlen, end, protos)
+    spec = SPEC_WIDTH * in_port
+    kind = I(specs[spec])
+    if not ok:
+        if proto == ICMP and l4 + 8 <= end and is_icmp_error(I(pool[l4])) and \
+                (get16(pool, ip + 6) & 0x1FFF) == 0:
+            return translate_icmp_error(pool, ip, hlen, end, slots, mask, counts, params,
+                                        now32, protos)
+        if kind == SPEC_PASS:
+            return I(specs[spec + 1])
+        counts[OTHER_DROPS] += U(1)
+        return -drops.NOT_REWRITABLE
+    saddr = get32(pool, ip + 12)
+    daddr = get32(pool, ip + 16)
+    k0, k1 = key_words(saddr, daddr, sport, dport, proto)
+    s = lookup_live(slots, mask, counts, params, now32, k0, k1)
+    if s < 0:
+        if kind == SPEC_PASS:
+            return I(specs[spec + 1])
+        if kind == SPEC_DROP:
+            counts[NOMAP_DROPS] += U(1)
+            return -drops.NO_MAPPING
+        sweep(slots, mask, counts, params, now32, SWEEP_NEW)
+        if counts[SIZE] >= params[CAPACITY]:
+            sweep(slots, mask, counts, params, now32, SWEEP_FULL)
+            if counts[SIZE] >= params[CAPACITY]:
+                counts[FULL_DROPS] += U(1)
+                return -drops.TABLE_FULL
+        if kind == SPEC_KEEP:
+            fout = I(specs[spec + 1])
+            rout = I(specs[spec + 2])
+            nsaddr, ndaddr, nsport, ndport = saddr, daddr, sport, dport
+        else:
+            npat = I(specs[spec + 2])
+            pick = I(specs[spec + 3])
+            specs[spec + 3] = (pick + 1) % npat
+            row = PAT_WIDTH * (I(specs[spec + 1]) + pick)
+            flags = I(patterns[row + 5])
+            nsaddr = I(patterns[row]) if flags & PAT_SADDR else saddr
+            ndaddr = I(patterns[row + 1]) if flags & PAT_DADDR else daddr
+            ndport = I(patterns[row + 4]) if flags & PAT_DPORT else dport
+            if proto == ICMP:
+                ndport = 0
+            outs = I(patterns[row + 6])
+            fout = outs & 0xFF
+            rout = outs >> 8
+            if flags & PAT_SPORT:
+                nsport = pick_port(slots, mask, counts, params, now32, patterns, row, proto,
+                                   nsaddr, ndaddr, ndport)
+                if nsport < 0:
+                    counts[PORT_DROPS] += U(1)
+                    return -drops.NO_PORT
+            else:
+                nsport = sport
+                if proto == ICMP:
+                    rk0, rk1 = key_words(ndaddr, nsaddr, 0, nsport, proto)
+                else:
+                    rk0, rk1 = key_words(ndaddr, nsaddr, ndport, nsport, proto)
+                if lookup_live(slots, mask, counts, params, now32, rk0, rk1) >= 0:
+                    counts[PORT_DROPS] += U(1)  # the reply flow is another mapping's
+                    return -drops.NO_PORT
+        s = add_mapping(slots, mask, counts, now32, proto, saddr, daddr, sport, dport,
+                        nsaddr, ndaddr, nsport, ndport, fout, rout)
+    w2 = slots[4 * s + 2]
+    w3 = slots[4 * s + 3]
+    rewrite_packet(pool, ip, l4, proto, I(w2 >> U(32)), I(w2 & LOW32),
+                   I(w3 >> U(48)), I((w3 >> U(32)) & U(0xFFFF)))
+    if proto == TCP and track_tcp and (pool[l4 + 13] & 0x05) != 0:
+        mark_done(slots, mask, s)
+    return slot_output(slots, s)
+
+
+@kernel
+def warm_flow(pool, meta, i, slots, mask):
+    """Touch the slot an untagged Ethernet/IPv4 frame's forward key hashes to, so the
+    real pass finds it in cache (a guess: a wrong one warms a useless line)."""
+    at = I(meta[i].offset) + 14
+    if at + 24 > pool.shape[0]:
+        return 0
+    hlen = (I(pool[at]) & 0xF) * 4
+    if at + hlen + 4 > pool.shape[0]:
+        return 0
+    k0, k1 = key_words(get32(pool, at + 12), get32(pool, at + 16),
+                       get16(pool, at + hlen), get16(pool, at + hlen + 2), I(pool[at + 9]))
+    return I(slots[4 * I(flow_hash(k0, k1) & U(mask)) + 1] & LOW32)
