@@ -415,7 +415,7 @@ def arp_reply(pool, meta, i, ips, macs, flags, learnt, polled, hold, held_used, 
     return 0
 
 
-@kernel
+@kernel_call
 def arp_query(pool, meta, i, ips, macs, flags, learnt, polled, hold, held_used, held_len,
               held_dst, held_net, held_paint, held, counts, now, port, my_ip, my_eth, bcast,
               capacity, timeout, poll_timeout, broadcast_poll, query_port):
