@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 #   iproute2         ip netns / veth / tap for the host backends' tests
 #   iputils-ping     a real ping through the router unikernel (live test)
 #   gcc, binutils    compile the Cython modules and the unikernel runtime; ld, nm, objdump
-APT_PACKAGES := qemu-system-x86 iproute2 iputils-ping gcc binutils
+APT_PACKAGES := qemu-system-x86 iproute2 iputils-ping ethtool gcc binutils
 
 # The install is redone when the packaging changes; the Cython modules are
 # rebuilt in place (1-2 s, not pip's 10+) when only their sources change.

@@ -68,3 +68,46 @@ def host_side(ns_router: str, ifname: str, ns: str, mac: str, addr: str, gateway
 
 def ping(ns: str, *args: str) -> subprocess.CompletedProcess:
     return sh("ip", "netns", "exec", ns, "ping", "-n", *args, check=False)
+
+
+HTTP_CLIENT = """
+import hashlib, sys, urllib.request
+body = urllib.request.urlopen(sys.argv[1], timeout=10).read()
+print(len(body), hashlib.sha256(body).hexdigest())
+"""
+
+
+def http_download(client_ns: str, server_ns: str, server_ip: str, size: int = 300_000) -> str:
+    """Serve `size` random bytes over HTTP from server_ns (Python's http.server on
+    server_ip:8080), fetch them from client_ns, and assert they arrived intact.
+    Returns the server's access log (who it saw connect)."""
+    import hashlib
+    import sys
+    import tempfile
+    import time
+
+    with tempfile.TemporaryDirectory() as www:
+        body = os.urandom(size)
+        with open(os.path.join(www, "blob"), "wb") as f:
+            f.write(body)
+        with open(os.path.join(www, "access.log"), "w+") as log:
+            server = subprocess.Popen(
+                ["ip", "netns", "exec", server_ns, sys.executable, "-m", "http.server", "8080",
+                 "--bind", server_ip, "--directory", www],
+                stdout=subprocess.DEVNULL, stderr=log)
+            try:
+                deadline = time.monotonic() + 30
+                while ":8080" not in sh("ip", "netns", "exec", server_ns, "ss", "-ltn").stdout:
+                    assert time.monotonic() < deadline and server.poll() is None, \
+                        "the HTTP server did not start"
+                    time.sleep(0.05)
+                got = subprocess.run(["ip", "netns", "exec", client_ns, sys.executable, "-c",
+                                      HTTP_CLIENT, f"http://{server_ip}:8080/blob"],
+                                     capture_output=True, text=True, timeout=60)
+                assert got.returncode == 0, got.stderr
+                assert got.stdout.split() == [str(size), hashlib.sha256(body).hexdigest()]
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+            log.seek(0)
+            return log.read()

@@ -8,8 +8,8 @@ with ICMP time exceeded (what traceroute relies on).
 QEMU creates both taps in the router's namespace; each is then moved into its
 host's namespace (a tap keeps working across the move: QEMU holds its file
 descriptor). The hosts resolve the router's address by ARP (its ARPResponder);
-the router's next hops are static, so each tap takes the MAC the router config
-sends to. Everything happens inside namespaces this test makes and deletes.
+the router finds the hosts by ARP too (its ARPQuerier); each tap gets a fixed MAC
+so the test can read the ARP tables. Everything happens inside namespaces this test makes and deletes.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import uuid
 import pytest
 
 from conftest import ROOT
+from netns import http_download
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("ping") is None
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.skipif(
 
 ROUTER = str(ROOT / "configs" / "router.click")
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"          # the router's NICs
-NEXTHOP_A, NEXTHOP_B = "02:00:00:00:aa:01", "02:00:00:00:bb:01"  # the hosts' taps
+NEXTHOP_A, NEXTHOP_B = "02:00:00:00:aa:01", "02:00:00:00:bb:01"  # the hosts' taps' MACs
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -69,7 +70,7 @@ def test_ping_through_the_router_unikernel(namespaces):
     from nfv.unikernel.build import build_image
     from nfv.unikernel.vm import VM
 
-    image = build_image(ROUTER, {"NEXTHOP_A": NEXTHOP_A, "NEXTHOP_B": NEXTHOP_B})
+    image = build_image(ROUTER)
     rt, ha, hb = namespaces["rt"], namespaces["ha"], namespaces["hb"]
     with VM(image.path, nics=["tap:rta", "tap:rtb"], netns=rt):
         host_side(rt, "rta", ha, NEXTHOP_A, "192.0.2.10", "192.0.2.1")
@@ -86,6 +87,9 @@ def test_ping_through_the_router_unikernel(namespaces):
         for address in ("192.0.2.1", "198.51.100.1"):
             mine = ping(ha, "-c", "2", "-i", "0.2", "-W", "2", address)
             assert mine.returncode == 0 and f"from {address}" in mine.stdout, mine.stdout
+        # TCP across the two subnets: a download arrives intact, from the host's own address.
+        seen = http_download(ha, hb, "198.51.100.10")
+        assert seen.startswith("192.0.2.10 "), seen
         # TTL 1 towards host B: the router answers time exceeded from its net A address.
         expiring = ping(ha, "-c", "1", "-t", "1", "-W", "2", "198.51.100.10")
         assert "From 192.0.2.1" in expiring.stdout and "Time to live exceeded" in expiring.stdout, \
