@@ -273,6 +273,10 @@ class IPLoadBalancer(Element):
             return "\n".join(f"{b} {int(n)}" for b, n in zip(self.names(backends), counts))
         return super().read_handler(name, state)
 
+    def write_state(self, name):
+        # Not the connection table: established connections are left as they are.
+        return ("params", "maglev", "backends", "conns") if name == "backends" else None
+
     def write_handler(self, name, value, state):
         if name != "backends":
             return False

@@ -315,6 +315,14 @@ class Element:
         """
         return False
 
+    def write_state(self, name: str) -> tuple[str, ...] | None:
+        """The state arrays write handler `name` reads or changes (None: all of them).
+
+        The unikernel target copies these from the guest and back over its console,
+        so a handler that touches a small table next to a big one says so here.
+        """
+        return None
+
     # -- ports ---------------------------------------------------------------------
 
     def port_ranges(self) -> tuple[PortRange, PortRange]:

@@ -191,19 +191,22 @@ class UnikernelNF(PortNames):
 
     # -- handlers -------------------------------------------------------------------
 
-    def _ranges(self, element: str | None, limit: int | None) -> list[tuple[int, int]]:
+    def _ranges(self, element: str | None, limit: int | None,
+                only: tuple[str, ...] | None = None) -> list[tuple[int, int]]:
         ranges = [(self.plan.stats_offset, 16 * len(self.plan.index))]
         if element is not None:
             ranges += [(p.offset, p.nbytes) for p in self.plan.placements.get(element, [])
-                       if limit is None or p.nbytes <= limit]
+                       if (limit is None or p.nbytes <= limit)
+                       and (only is None or p.array.name in only)]
         return ranges
 
-    def arena_copy(self, element: str | None = None, limit: int | None = MAX_STATE_READ) -> np.ndarray:
+    def arena_copy(self, element: str | None = None, limit: int | None = MAX_STATE_READ,
+                   only: tuple[str, ...] | None = None) -> np.ndarray:
         """A host arena holding the guest's stats rows (and `element`'s state arrays
-        up to `limit` bytes each; None: all of them, however big)."""
+        up to `limit` bytes each, None: all of them, however big; `only` those named)."""
         vm = self.boot()
         arena = np.zeros(self.plan.arena_size, np.uint8)
-        for offset, length in self._ranges(element, limit):
+        for offset, length in self._ranges(element, limit, only):
             arena[offset:offset + length] = np.frombuffer(vm.read_arena(offset, length), np.uint8)
         return arena
 
@@ -214,8 +217,9 @@ class UnikernelNF(PortNames):
     def write(self, handler: str, value: str = "") -> None:
         """Write handler `element.handler` in the guest, between two of its batches.
 
-        The element's state arrays (all of them, however big: a 256 KiB table takes
-        ~20 s each way over the console) and the stats rows are read while the
+        The element's state arrays (those `write_state` names, else all of them,
+        however big: a 256 KiB table takes ~20 s each way over the console) and
+        the stats rows are read while the
         guest runs no batch, the handler runs on that copy here, and the changed
         bytes go back before batches resume."""
         element, name = self._split(handler)
@@ -225,13 +229,14 @@ class UnikernelNF(PortNames):
             raise NfvError(f"{element} ({self.graph.elements[element].class_name}) has no write "
                            f"handler '{name}'" + (f" (it has: {', '.join(known)})" if known
                                                    else " (it has none)"))
+        only = el.write_state(name)   # (the arrays the handler touches; None: all)
         vm = self.boot()
         with vm.held():
-            before = self.arena_copy(element, limit=None)
+            before = self.arena_copy(element, limit=None, only=only)
             after = before.copy()
             self.plan.write(after, element, name, value)
             read = np.zeros(len(after), bool)
-            for offset, length in self._ranges(element, None):
+            for offset, length in self._ranges(element, None, only):
                 read[offset:offset + length] = True
             stray = np.flatnonzero((before != after) & ~read)
             if len(stray):      # computed from zeros, not from the guest's bytes: refuse
