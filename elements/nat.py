@@ -217,10 +217,17 @@ class RewriterBase(Element, abstract=True):
         raise NotImplementedError
 
     def configure(self) -> None:
-        specs = self.conf["INPUTSPEC"]
-        self.port_count = f"{len(specs)}/1-"
+        self.count_ports()
         if self.conf["CAPACITY"] < 1:
             raise self.error("CAPACITY must be at least 1", "CAPACITY")
+
+    def count_ports(self) -> None:
+        """One input per INPUTSPEC; at least the outputs the specs send to, as Click
+        checks that every spec's output exists (the graph check then reports an output
+        a spec names that is not connected)."""
+        specs = self.conf["INPUTSPEC"]
+        outputs = max((o for spec in specs for o in spec.outputs()), default=0) + 1
+        self.port_count = f"{len(specs)}/{outputs}-"
 
     def link(self, find) -> None:
         for spec, given in zip(self.conf["INPUTSPEC"], self.rest_given):
@@ -242,6 +249,7 @@ class RewriterBase(Element, abstract=True):
             else:
                 raise self.error(f"{spec.reference!r} is a {target.class_name}, not a mapper",
                                  given, hint="mappers: RoundRobinIPMapper")
+        self.count_ports()  # the outputs of the patterns found above
 
     # -- the arena ---------------------------------------------------------------------
 
@@ -285,7 +293,7 @@ class RewriterBase(Element, abstract=True):
     def warm_kernel(self):
         # Worth it only when the table outgrows the caches (the 32-byte slots of
         # 64k flows already fill 8 MB).
-        if self.slot_count() * 32 < (4 << 20):
+        if self.slot_count() * 32 < (256 << 10):
             return None
         return Kernel("flows:warm_flow", constants=(self.slot_count() - 1,))
 
@@ -314,7 +322,7 @@ _CAPACITY = Arg("CAPACITY", argtypes.uint_range(1, 1 << 24), default=16384,
 
 
 class IPRewriter(RewriterBase):
-    """IPRewriter(INPUTSPEC1, ..., INPUTSPECn [, KEYWORDS])
+    """IPRewriter(INPUTSPEC..., [KEYWORDS])
 
     Rewrites TCP and UDP flows' addresses and ports (network address and port
     translation), keeping a mapping per flow so that the flow's later packets and
@@ -372,20 +380,30 @@ class IPRewriter(RewriterBase):
                           (the table takes 128 bytes a mapping).
 
     Handlers
-        table, mappings (read)  one line per mapping: `proto (SADDR, SPORT, DADDR,
-                          DPORT) => (SADDR', SPORT', DADDR', DPORT') [OUTPUT]`, and
-                          `done` after a FIN or RST.
-        tcp_mappings, udp_mappings, tcp_done_mappings (read)  as Click's: by protocol.
-        size (read)       live mappings.    capacity (read)  CAPACITY.
-        created, expired (read)  mappings made and timed out.
-        table_full_drops, port_drops, no_mapping_drops, bad_quote_drops,
-        other_drops (read)  drops by cause.  icmp_translated (read)  ICMP errors rewritten.
+        table (read)      one line per mapping: `proto (SADDR, SPORT, DADDR, DPORT) =>
+                          (SADDR', SPORT', DADDR', DPORT') [OUTPUT]`, and `done` after
+                          a FIN or RST; the mapping's forward flow, sorted.
+        mappings (read)   the same as table.
+        tcp_mappings (read)  the TCP lines of table that are not done.
+        tcp_done_mappings (read)  the TCP lines of table marked done.
+        udp_mappings (read)  the UDP lines of table.
+        size (read)       live mappings.
+        capacity (read)   CAPACITY.
+        created (read)    mappings made.
+        expired (read)    mappings removed after their timeout.
+        table_full_drops (read)  new flows dropped: the table held CAPACITY mappings.
+        port_drops (read)  new flows dropped: no port of the pattern was free (no-port).
+        no_mapping_drops (read)  packets with no mapping on a `drop` input.
+        bad_quote_drops (read)  ICMP errors quoting a cut header or an unknown flow.
+        icmp_translated (read)  ICMP errors rewritten for a mapped flow.
+        other_drops (read)  packets not rewritable (other protocol, later fragment,
+                          short header) on an input that does not pass them.
 
     Example
-        // source NAT of 10.0.0.0/24 behind 192.0.2.1, ports 1024-65535
         rw :: IPRewriter(pattern 192.0.2.1 1024-65535 - - 0 1, drop);
         inside -> [0]rw;  outside -> [1]rw;
         rw[0] -> to_outside;  rw[1] -> to_inside;
+        // source NAT of the inside behind 192.0.2.1, ports 1024-65535
 
     See also
         TCPRewriter, UDPRewriter, ICMPPingRewriter, IPRewriterPatterns,
@@ -404,7 +422,7 @@ class IPRewriter(RewriterBase):
 
 
 class TCPRewriter(RewriterBase):
-    """TCPRewriter(INPUTSPEC1, ..., INPUTSPECn [, KEYWORDS])
+    """TCPRewriter(INPUTSPEC..., [KEYWORDS])
 
     IPRewriter for TCP only: the same INPUTSPECs, table, timeouts and handlers;
     packets that are not TCP (UDP included) are sent to a `pass` input's output
@@ -415,11 +433,29 @@ class TCPRewriter(RewriterBase):
         N inputs (one per INPUTSPEC), at least 1 output.
 
     Arguments
-        INPUTSPEC, TCP_TIMEOUT (default 24h), TCP_DONE_TIMEOUT (default 240s),
-        CAPACITY (default 16384): as IPRewriter's.
+        INPUTSPEC         as IPRewriter's.
+        TCP_TIMEOUT       time (keyword): default 24h, as IPRewriter's.
+        TCP_DONE_TIMEOUT  time (keyword): default 240s, as IPRewriter's.
+        CAPACITY          integer (keyword): default 16384, as IPRewriter's.
 
     Handlers
-        As IPRewriter's.
+        table (read)      one line per mapping: `proto (SADDR, SPORT, DADDR, DPORT) =>
+                          (SADDR', SPORT', DADDR', DPORT') [OUTPUT]`, and `done` after
+                          a FIN or RST; the mapping's forward flow, sorted.
+        mappings (read)   the same as table.
+        tcp_mappings (read)  the TCP lines of table that are not done.
+        tcp_done_mappings (read)  the TCP lines of table marked done.
+        size (read)       live mappings.
+        capacity (read)   CAPACITY.
+        created (read)    mappings made.
+        expired (read)    mappings removed after their timeout.
+        table_full_drops (read)  new flows dropped: the table held CAPACITY mappings.
+        port_drops (read)  new flows dropped: no port of the pattern was free (no-port).
+        no_mapping_drops (read)  packets with no mapping on a `drop` input.
+        bad_quote_drops (read)  ICMP errors quoting a cut header or an unknown flow.
+        icmp_translated (read)  ICMP errors rewritten for a mapped flow.
+        other_drops (read)  packets not rewritable (other protocol, later fragment,
+                          short header) on an input that does not pass them.
 
     Example
         TCPRewriter(pattern 192.0.2.1 1024-65535 - - 0 1, drop)
@@ -439,7 +475,7 @@ class TCPRewriter(RewriterBase):
 
 
 class UDPRewriter(RewriterBase):
-    """UDPRewriter(INPUTSPEC1, ..., INPUTSPECn [, KEYWORDS])
+    """UDPRewriter(INPUTSPEC..., [KEYWORDS])
 
     IPRewriter without TCP connection tracking, as Click's: rewrites UDP and TCP
     flows alike, every mapping expiring UDP_TIMEOUT after its last packet (a FIN or
@@ -449,11 +485,27 @@ class UDPRewriter(RewriterBase):
         N inputs (one per INPUTSPEC), at least 1 output.
 
     Arguments
-        INPUTSPEC, CAPACITY (default 16384): as IPRewriter's.
+        INPUTSPEC    as IPRewriter's.
         UDP_TIMEOUT  time (keyword): idle mappings expire. Default 5min.
+        CAPACITY     integer (keyword): default 16384, as IPRewriter's.
 
     Handlers
-        As IPRewriter's.
+        table (read)      one line per mapping: `proto (SADDR, SPORT, DADDR, DPORT) =>
+                          (SADDR', SPORT', DADDR', DPORT') [OUTPUT]`, and `done` after
+                          a FIN or RST; the mapping's forward flow, sorted.
+        mappings (read)   the same as table.
+        udp_mappings (read)  the UDP lines of table.
+        size (read)       live mappings.
+        capacity (read)   CAPACITY.
+        created (read)    mappings made.
+        expired (read)    mappings removed after their timeout.
+        table_full_drops (read)  new flows dropped: the table held CAPACITY mappings.
+        port_drops (read)  new flows dropped: no port of the pattern was free (no-port).
+        no_mapping_drops (read)  packets with no mapping on a `drop` input.
+        bad_quote_drops (read)  ICMP errors quoting a cut header or an unknown flow.
+        icmp_translated (read)  ICMP errors rewritten for a mapped flow.
+        other_drops (read)  packets not rewritable (other protocol, later fragment,
+                          short header) on an input that does not pass them.
 
     Example
         UDPRewriter(pattern 192.0.2.1 1024-65535 - - 0 1, drop)
@@ -472,7 +524,7 @@ class UDPRewriter(RewriterBase):
 
 
 class ICMPPingRewriter(RewriterBase):
-    """ICMPPingRewriter(INPUTSPEC1, ..., INPUTSPECn [, KEYWORDS])
+    """ICMPPingRewriter(INPUTSPEC..., [KEYWORDS])
 
     Rewrites ICMP echo requests and replies (ping) as IPRewriter rewrites TCP and
     UDP flows, the echo identifier playing the port: in a pattern SPORT is the
@@ -492,7 +544,21 @@ class ICMPPingRewriter(RewriterBase):
         CAPACITY    integer (keyword): default 16384.
 
     Handlers
-        table, size, capacity and the drop counters, as IPRewriter's.
+        table (read)      one line per mapping: `icmp (SADDR, ID, DADDR, 0) =>
+                          (SADDR', ID', DADDR', 0) [OUTPUT]`; the request's
+                          flow, sorted.
+        mappings (read)   the same as table.
+        size (read)       live mappings.
+        capacity (read)   CAPACITY.
+        created (read)    mappings made.
+        expired (read)    mappings removed after their timeout.
+        table_full_drops (read)  new flows dropped: the table held CAPACITY mappings.
+        port_drops (read)  new flows dropped: no port of the pattern was free (no-port).
+        no_mapping_drops (read)  packets with no mapping on a `drop` input.
+        bad_quote_drops (read)  ICMP errors quoting a cut header or an unknown flow.
+        icmp_translated (read)  ICMP errors rewritten for a mapped flow.
+        other_drops (read)  packets not rewritable (other protocol, later fragment,
+                          short header) on an input that does not pass them.
 
     Example
         ICMPPingRewriter(pattern 192.0.2.1 0-65535 - - 0 1, drop)
@@ -511,7 +577,7 @@ class ICMPPingRewriter(RewriterBase):
 
 
 class IPRewriterPatterns(Element):
-    """IPRewriterPatterns(NAME SADDR SPORT DADDR DPORT, ...)
+    """IPRewriterPatterns(PATTERN...)
 
     Names patterns that IPRewriter-family elements use as `pattern NAME FOUTPUT
     ROUTPUT`.  Names must be distinct across all IPRewriterPatterns elements of a
@@ -522,7 +588,10 @@ class IPRewriterPatterns(Element):
         none.
 
     Arguments
-        NAME SADDR SPORT DADDR DPORT   a name and a pattern (see IPRewriter).
+        PATTERN   NAME SADDR SPORT DADDR DPORT: a name and a pattern (see IPRewriter).
+
+    Handlers
+        none.
 
     Example
         IPRewriterPatterns(to_world 192.0.2.1 1024-65535 - -);
@@ -538,19 +607,42 @@ class IPRewriterPatterns(Element):
 
     def configure(self) -> None:
         self.named: dict[str, Pattern] = {}
+        self.name_args: list = []    # (name, its ConfigArg), in order
         for text, given in zip(self.conf["PATTERN"], self.rest_given):
             words = _words(text)
             if len(words) != 5:
                 raise self.error(f"expected NAME SADDR SPORT DADDR DPORT, got {len(words)} words",
                                  given, hint=PATTERN_HINT)
+            name = words[0][0]
             try:
-                self.named[words[0][0]] = pattern_fields(words[1:])
+                pattern = pattern_fields(words[1:])
             except ArgError as e:
                 raise self.error(e.message, given, e.offset, e.hint) from None
+            self.named.setdefault(name, pattern)
+            self.name_args.append((name, given))
+
+    def link(self, find) -> None:
+        # Checked here, not in configure, so that the rewriters using a name twice
+        # defined still find it and report nothing more.  Names are global to the
+        # config: of two elements naming one pattern, the later one reports it.
+        earlier = {}
+        for other in find.all():
+            if other is self:
+                break
+            if isinstance(other, IPRewriterPatterns):
+                earlier.update(dict.fromkeys(other.named, other.name))
+        seen = set()
+        for name, given in self.name_args:
+            if name in seen or name in earlier:
+                where = "twice" if name in seen else f"also by '{earlier[name]}'"
+                raise self.error(f"pattern {name!r} is named {where}", given,
+                                 hint="pattern names must be distinct across all "
+                                      "IPRewriterPatterns elements")
+            seen.add(name)
 
 
 class RoundRobinIPMapper(Element):
-    """RoundRobinIPMapper(PATTERN1, ..., PATTERNn)
+    """RoundRobinIPMapper(PATTERN...)
 
     A mapper for the IPRewriter family: each new flow of an input whose INPUTSPEC
     names this element takes the next pattern, round robin.  Each PATTERN is
@@ -563,6 +655,9 @@ class RoundRobinIPMapper(Element):
 
     Arguments
         PATTERN  SADDR SPORT DADDR DPORT FOUTPUT ROUTPUT.
+
+    Handlers
+        none.
 
     Example
         rr :: RoundRobinIPMapper(- - 10.0.1.1 80 0 1, - - 10.0.1.2 80 0 1);

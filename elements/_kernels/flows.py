@@ -116,7 +116,7 @@ def key_words(saddr, daddr, sport, dport, proto):
     return k0, k1
 
 
-@kernel_call
+@kernel
 def find(slots, mask, k0, k1):
     """The slot holding key (k0, k1), or -1."""
     s = I(flow_hash(k0, k1) & U(mask))
@@ -332,7 +332,10 @@ def rewrite_packet(pool, ip, l4, proto, nsaddr, ndaddr, nsport, ndport):
     osaddr = get32(pool, ip + 12)
     odaddr = get32(pool, ip + 16)
     addr_delta = addr_change(osaddr, nsaddr) + addr_change(odaddr, ndaddr)
-    if addr_delta != 0xFFFF * 4:  # (four unchanged words sum to 4 * 0xFFFF)
+    # Compare the addresses, not the delta: a new address with the old one's
+    # one's-complement sum (10.0.184.1 for 192.0.2.1) changes no checksum but must
+    # still be written.
+    if osaddr != nsaddr or odaddr != ndaddr:
         store32(pool, ip + 12, nsaddr)
         store32(pool, ip + 16, ndaddr)
         patch_checksum(pool, ip + 10, addr_delta)
@@ -356,7 +359,7 @@ def rewrite_packet(pool, ip, l4, proto, nsaddr, ndaddr, nsport, ndport):
             store16(pool, l4 + 6, 0xFFFF)  # RFC 768: a computed 0 is sent as all ones
 
 
-@kernel
+@kernel_call
 def flow_of(pool, ip, hlen, end, protos):
     """(l4 offset, protocol, sport, dport, ok) of a packet the rewriter may map.
 
@@ -493,10 +496,10 @@ def pick_port(slots, mask, counts, params, now32, patterns, row, proto,
 
 
 @kernel_call
-def rewrite(pool, meta, i, slots, counts, params, specs, patterns, now, in_port,
+def rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_port,
             mask, protos, track_tcp):
-    """The IPRewriter family's kernel: map the packet's flow, or make a mapping as
-    its input's spec says, and rewrite it; returns the mapping's output."""
+    """Everything `rewrite` does not do inline: new flows, stale mappings, ICMP
+    errors, packets it does not rewrite."""
     ip = ip_header(meta, i)
     end = packet_end(meta, i)
     if ip < 0 or ip + 20 > end:
@@ -514,8 +517,11 @@ def rewrite(pool, meta, i, slots, counts, params, specs, patterns, now, in_port,
     if not ok:
         if proto == ICMP and l4 + 8 <= end and is_icmp_error(I(pool[l4])) and \
                 (get16(pool, ip + 6) & 0x1FFF) == 0:
-            return translate_icmp_error(pool, ip, hlen, end, slots, mask, counts, params,
-                                        now32, protos)
+            out = translate_icmp_error(pool, ip, hlen, end, slots, mask, counts, params,
+                                       now32, protos)
+            if out >= 0:
+                meta[i].dst_ip = get32(pool, ip + 16)
+            return out
         if kind == SPEC_PASS:
             return I(specs[spec + 1])
         counts[OTHER_DROPS] += U(1)
@@ -577,11 +583,12 @@ def rewrite(pool, meta, i, slots, counts, params, specs, patterns, now, in_port,
                    I(w3 >> U(48)), I((w3 >> U(32)) & U(0xFFFF)))
     if proto == TCP and track_tcp and (pool[l4 + 13] & 0x05) != 0:
         mark_done(slots, mask, s)
+    meta[i].dst_ip = I(w2 & LOW32)  # next-hop lookups after us see the new destination
     return slot_output(slots, s)
 
 
 @kernel
-def warm_flow(pool, meta, i, slots, mask):
+def warm_flow(pool, meta, i, slots, counts, params, specs, patterns, mask):
     """Touch the slot an untagged Ethernet/IPv4 frame's forward key hashes to, so the
     real pass finds it in cache (a guess: a wrong one warms a useless line)."""
     at = I(meta[i].offset) + 14
@@ -593,3 +600,42 @@ def warm_flow(pool, meta, i, slots, mask):
     k0, k1 = key_words(get32(pool, at + 12), get32(pool, at + 16),
                        get16(pool, at + hlen), get16(pool, at + hlen + 2), I(pool[at + 9]))
     return I(slots[4 * I(flow_hash(k0, k1) & U(mask)) + 1] & LOW32)
+
+
+@kernel
+def rewrite(pool, meta, i, slots, counts, params, specs, patterns, now, in_port,
+            mask, protos, track_tcp):
+    """The IPRewriter family's kernel: map the packet's flow, or make a mapping as
+    its input's spec says, and rewrite it; returns the mapping's output.
+
+    Inline here: a TCP/UDP packet (or ping) whose mapping is fresh, the common
+    case; everything else is one call to rewrite_slow.
+    """
+    ip = ip_header(meta, i)
+    end = packet_end(meta, i)
+    if ip >= 0 and ip + 20 <= end:
+        hlen = (I(pool[ip]) & 0xF) * 4
+        total = get16(pool, ip + 2)
+        if ip + total < end:
+            end = ip + total
+        if hlen >= 20 and ip + hlen <= end:
+            l4, proto, sport, dport, ok = flow_of(pool, ip, hlen, end, protos)
+            if ok:
+                k0, k1 = key_words(get32(pool, ip + 12), get32(pool, ip + 16), sport, dport,
+                                   proto)
+                s = find(slots, mask, k0, k1)
+                now32 = I((U(now) >> U(TIME_SHIFT)) & LOW32)
+                if s >= 0 and fresh(slots, s, now32, params):
+                    w3 = slots[4 * s + 3]
+                    if (w3 & LOW32) != U(now32):  # (a clean line costs no write-back)
+                        w3 = (w3 & ~LOW32) | U(now32)
+                        slots[4 * s + 3] = w3
+                    w2 = slots[4 * s + 2]
+                    rewrite_packet(pool, ip, l4, proto, I(w2 >> U(32)), I(w2 & LOW32),
+                                   I(w3 >> U(48)), I((w3 >> U(32)) & U(0xFFFF)))
+                    if proto == TCP and track_tcp and (pool[l4 + 13] & 0x05) != 0:
+                        mark_done(slots, mask, s)
+                    meta[i].dst_ip = I(w2 & LOW32)
+                    return slot_output(slots, s)
+    return rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_port,
+                        mask, protos, track_tcp)
