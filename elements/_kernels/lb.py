@@ -87,6 +87,8 @@ def balance(pool, meta, i, slots, counts, params, maglev, backends, conns, now, 
                                  protos)
         if r < 0 and has_other:
             return OTHER  # (nothing was rewritten; bad_quote_drops counted it)
+        if r >= 0:
+            meta[i].dst_ip = get32(pool, ip + 16)
         return r
     l4, proto, sport, dport, ok = flow_of(pool, ip, hlen, end, protos)
     if in_port == 0 and (not ok or dport != vport):
@@ -130,6 +132,7 @@ def balance(pool, meta, i, slots, counts, params, maglev, backends, conns, now, 
                    I(w3 >> U(48)), I((w3 >> U(32)) & U(0xFFFF)))
     if proto == TCP and (pool[l4 + 13] & 0x05) != 0:
         mark_done(slots, mask, s)
+    meta[i].dst_ip = I(w2 & LOW32)  # next-hop lookups after us see the new destination
     return in_port
 
 

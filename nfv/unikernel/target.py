@@ -66,9 +66,14 @@ class UnikernelResult:
 
 class UnikernelNF(PortNames):
     def __init__(self, config: str, defines: dict[str, str] | None = None,
-                 memory: int | str | None = None, timeout: float = 20.0):
+                 memory: int | str | None = None, timeout: float = 20.0,
+                 nics: list[str] | None = None, netns: str | None = None):
         """memory: the guest's RAM; None gives the default (8 MiB) or, for a config
-        that needs more (many NICs, big tables), what its image needs."""
+        that needs more (many NICs, big tables), what its image needs.  nics: the
+        VM's NICs as `nfv boot` names them (default: a socket per device, which
+        `run` feeds); netns: the network namespace QEMU runs in (for taps)."""
+        self.nics = nics
+        self.netns = netns
         self.image = build_image(config, defines, memory=memory if memory is not None
                                  else MAX_AUTO_MEMORY)
         if memory is None:
@@ -88,8 +93,8 @@ class UnikernelNF(PortNames):
         from nfv.unikernel.vm import VM
 
         if self.vm is None:
-            self.vm = VM(self.image.path, nics=["tcp"] * self.image.nic_count,
-                         memory=self.memory).start()
+            self.vm = VM(self.image.path, nics=self.nics or ["tcp"] * self.image.nic_count,
+                         memory=self.memory, netns=self.netns).start()
         return self.vm
 
     def reset(self) -> None:
