@@ -228,6 +228,12 @@ class Counter(Element):
             return f"{count / ((last - first) / 1e9):.1f}" if last > first else "0"
         return {"count": str(count), "byte_count": str(nbytes)}.get(name)
 
+    def write_handler(self, name, value, state):
+        if name in ("reset", "reset_counts"):
+            state["counts"][:] = 0
+            return True
+        return False
+
 
 class Tee(Element):
     """Tee([N])

@@ -35,8 +35,11 @@ class NF:
         else:
             raise ValueError(f"target {target!r}: use one of {', '.join(TARGETS)}")
 
-    def send(self, packets, port: int | str = 0) -> dict:
-        """Push packets (scapy packets or bytes) into `port`; return what left, per output."""
+    def send(self, packets, port: int | str = 0, now_ns: int | None = None) -> dict:
+        """Push packets (scapy packets or bytes) into `port`; return what left, per output.
+
+        now_ns: the pipeline's clock for this batch (the host only; the unikernel keeps
+        its own clock). None: each packet is stamped 0, as before."""
         from scapy.packet import Raw
         from scapy.layers.l2 import Ether
 
@@ -44,7 +47,8 @@ class NF:
 
         frames = [bytes(p) for p in packets]
         in_port = self.host.input_port(port)
-        result = self.host.run(PacketList.from_bytes(frames, ports=[in_port] * len(frames)))
+        result = self.host.run(PacketList.from_bytes(frames, ports=[in_port] * len(frames)),
+                               now_ns)
         out = {}
         for out_port, plist in result.outputs.items():
             key = self.host.sink_element(out_port) or out_port

@@ -1,6 +1,6 @@
 """DESIGN.md's rule: malformed frames never raise and never read out of bounds.
 
-A subprocess compiles every shipped config and three configs that together use every element class
+A subprocess compiles every shipped config and four configs that together use every element class
 with Numba's bounds checks on (NUMBA_BOUNDSCHECK=1; NFV_CACHE and NUMBA_CACHE_DIR
 point at a directory of their own, so the checked build never mixes with the fast
 one) and calls each generated batch function directly, with arrays laid out as
@@ -24,7 +24,7 @@ from conftest import CONFIGS, ROOT
 
 # Every element class nfv compiles, placed so that raw malformed frames reach each
 # kernel before any check and after one.  (test_every_element_is_covered keeps it whole.)
-# Three configs rather than one: Numba's compile time grows faster than the graph.
+# Four configs rather than one: Numba's compile time grows faster than the graph.
 EVERY = """\
 cl :: Classifier(12/0800, 12/0806 20/0001, !12/86dd 14/45%f0, -);
 ps :: PaintSwitch;
@@ -78,6 +78,39 @@ RatedSource(LIMIT 1) -> Discard;
 FromDevice(6) -> ARPResponder(192.0.2.1 1:2:3:4:5:6, 0.0.0.0/0 1:2:3:4:5:7) -> ToDevice(0);
 FromDevice(7) -> MarkIPHeader(14) -> ping7 :: ICMPPingResponder -> ToDevice(0);
 ping7[1] -> ICMPError(192.0.2.1, unreachable, needfrag, PMTU 1400) -> ToDevice(0);
+"""
+
+EVERY_FLOWS = """\
+// the flow tables and ARPQuerier on raw frames: rewriters behind a marked, unchecked IP
+// header, with tables small enough to fill; SCRIPT's templates include a reply and ICMP
+// errors quoting flows rw maps
+IPRewriterPatterns(out 198.51.100.1 5000-5001 - -);
+rr :: RoundRobinIPMapper(- - 10.0.1.1 80 0 1, - 2000-2001 10.0.1.2 - 0 1);
+FromDevice(0) -> MarkIPHeader(14)
+  -> [0] rw :: IPRewriter(pattern 192.0.2.1 1024-1027 - - 0 1, pass 2, CAPACITY 3);
+FromDevice(1) -> MarkIPHeader(14) -> [1] rw;
+rw[0] -> ToDevice(0);  rw[1] -> ToDevice(1);
+rw[2] -> [1] ping :: ICMPPingRewriter(pattern 192.0.2.1 7000-7001 - - 0 1, drop, CAPACITY 2);
+FromDevice(2) -> MarkIPHeader(14) -> [0] tr :: TCPRewriter(rr, drop, CAPACITY 2);
+FromDevice(3) -> MarkIPHeader(14) -> [1] tr;
+tr[0] -> ToDevice(0);  tr[1] -> [2] ur;
+FromDevice(4) -> MarkIPHeader(14)
+  -> [0] ur :: UDPRewriter(pattern out 0 1, keep 0 1, pass 2, CAPACITY 2);
+FromDevice(5) -> MarkIPHeader(14) -> [1] ur;
+ur[0] -> ToDevice(0);  ur[1] -> ToDevice(1);  ur[2] -> [0] ping;
+ping[0] -> ToDevice(0);  ping[1] -> ToDevice(1);
+FromDevice(6) -> arp_or_ip :: Classifier(12/0806, -);
+arp_or_ip[1] -> Strip(14)
+  -> [0] aq :: ARPQuerier(192.0.2.1/24, 1:2:3:4:5:6, CAPACITY 2, ENTRY_CAPACITY 2)
+  -> ToDevice(0);
+aq[1] -> ToDevice(1);
+arp_or_ip[0] -> [1] aq;
+// TCP to the load balancer's client side, the rest to its backend side
+FromDevice(7) -> MarkIPHeader(14) -> side :: Classifier(23/06, -);
+side[0] -> [0] lb :: IPLoadBalancer(192.0.2.80, 80, BACKENDS 10.0.1.1 10.0.1.2:8080,
+                                    TABLE_SIZE 23, CAPACITY 2);
+side[1] -> [1] lb;
+lb[0] -> ToDevice(0);  lb[1] -> ToDevice(1);  lb[2] -> ToDevice(2);
 """
 
 MAX_EXAMPLES = 500
@@ -139,6 +172,14 @@ TEMPLATES = [bytes(x) for x in (
     e / ARP(op=1, pdst="192.0.2.1"),
     Ether(type=0x86DD) / IPv6() / UDP(),
     e / IP(dst="1.2.3.4", proto=47) / Raw(b"g" * 1800),
+    # a reply and ICMP errors for flows every-flows.click's rw maps (its first port is
+    # 1024; the UDP template above is such a flow)
+    e / IP(src="192.0.2.53", dst="192.0.2.1") / UDP(sport=53, dport=1024) / Raw(b"h" * 8),
+    e / IP(src="198.51.100.9", dst="192.0.2.1") / ICMP(type=11)
+      / Raw(bytes(IP(src="192.0.2.1", dst="192.0.2.53") / UDP(sport=1024, dport=53))[:28]),
+    e / IP(src="192.0.2.80", dst="192.0.2.1") / ICMP(type=3, code=3)
+      / Raw(bytes(IP(src="192.0.2.1", dst="192.0.2.80") / TCP(sport=1025, dport=80))),
+    e / ARP(op=2, psrc="192.0.2.7", hwsrc="02:00:00:00:00:07", pdst="192.0.2.1"),
 )]
 OFFSETS = [0, 1, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25, 34, 36, 37, 47]
 
@@ -306,7 +347,7 @@ def checked_cache() -> Path:
 
 
 EVERY_PARTS = {"every-classify.click": EVERY, "every-raw-ip.click": EVERY_RAW_IP,
-               "every-headers.click": EVERY_HEADERS}
+               "every-headers.click": EVERY_HEADERS, "every-flows.click": EVERY_FLOWS}
 
 
 @pytest.fixture(scope="module")
