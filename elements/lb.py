@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import re
 
-import numpy as np
 
 from nfv import argtypes
 from nfv.element import Arg, Element, Handler, Kernel, StateArray
@@ -79,7 +78,7 @@ def prime_table_size(text: str) -> int:
 
 
 class IPLoadBalancer(Element):
-    """IPLoadBalancer(VIP, PORT, BACKENDS [, KEYWORDS])
+    """IPLoadBalancer(VIP, PORT, BACKENDS, [KEYWORDS])
 
     An L4 load balancer: TCP and UDP connections to the virtual address VIP, port
     PORT, are spread over BACKENDS, each connection keeping its backend for life.
@@ -151,10 +150,11 @@ class IPLoadBalancer(Element):
         table, mappings (read)  one line per connection, as IPRewriter's table:
                      `proto (CLIENT, CPORT, VIP, PORT) => (CLIENT, CPORT, BACKEND,
                      BPORT) [0]`, `done` after a FIN or RST.
-        size (read)  live connections.    capacity, table_size, vip, port (read).
+        size (read)  live connections.
+        capacity, table_size, vip, port (read)  the settings.
         created, expired (read)  mappings made and timed out.
-        not_vip, no_backend_drops, table_full_drops, no_mapping_drops,
-        bad_quote_drops, other_drops (read)  packets by cause (see above).
+        not_vip, no_backend_drops, table_full_drops (read)  packets by cause (see above).
+        no_mapping_drops, bad_quote_drops, other_drops (read)  likewise.
         icmp_translated (read)  ICMP errors rewritten.
 
     Example

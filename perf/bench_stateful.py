@@ -49,12 +49,19 @@ def router_arp() -> str:
     """bench_host's 1M-route router, next hops resolved by ARPQuerier (static entries)."""
     from bench_host import router
 
+    import re
+
     text = router(1_000_000)
     head, _, _ = text.partition("FromDevice(0)")
+    # every route gets a gateway per output, 172.16.0.(OUT + 1), known to ARPQuerier
+    head = re.sub(r"^(\s*[\d.]+/\d+) (\d)(,|\);)$",
+                  lambda m: f"{m.group(1)} 172.16.0.{int(m.group(2)) + 1} {m.group(2)}{m.group(3)}",
+                  head, flags=re.M)
+    head = head.replace("0.0.0.0/0 192.0.2.1 0", "0.0.0.0/0 172.16.0.1 0")
     lines = [head, "FromDevice(0) -> Strip(14) -> CheckIPHeader -> rt;\n"]
     for k in range(4):
-        lines.append(f"rt [{k}] -> aq{k} :: ARPQuerier(192.0.2.{k + 1}, 02:00:00:00:00:0{k + 1}, "
-                     f"STATIC 192.0.2.1 02:00:00:00:aa:01) -> ToDevice({k});\n"
+        lines.append(f"rt [{k}] -> aq{k} :: ARPQuerier(172.16.0.{k + 101}, 02:00:00:00:00:0{k + 1}, "
+                     f"STATIC 172.16.0.{k + 1} 02:00:00:00:aa:0{k + 1}) -> ToDevice({k});\n"
                      f"Idle -> [1] aq{k};\n")
     return "".join(lines)
 

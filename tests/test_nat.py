@@ -30,7 +30,6 @@ from scapy.packet import Raw
 
 from conftest import errors_of, expect_error, ones_sum
 from nfv import drops
-from nfv.element import registry
 
 NAT_IP = "192.0.2.1"          # rw, ping, tr, ur: the address the inside hides behind
 FULL_IP = "192.0.2.2"         # full
@@ -950,31 +949,3 @@ def test_good_configs_are_accepted():
         build(one_input(spec, cls))
     build("IPRewriterPatterns(p 1.2.3.4 1024-2000 - -);\n" + one_input("pattern p 1 0"))
     build("rr :: RoundRobinIPMapper(- - 10.0.0.1 80 0 1);\n" + one_input("rr"))
-
-
-@pytest.mark.parametrize("name", ["IPRewriter", "TCPRewriter", "UDPRewriter",
-                                  "ICMPPingRewriter", "IPRewriterPatterns",
-                                  "RoundRobinIPMapper"])
-def test_docstring_is_a_click_style_manual(name):
-    """As tests/test_element_configs.py checks the other families' manuals."""
-    from nfv.element import parse_port_count
-
-    cls = registry()[name]
-    doc = cls.__dict__.get("__doc__")
-    assert doc, f"{name} has no docstring of its own"
-    lines = [line.strip() for line in doc.strip().splitlines()]
-    assert lines[0] == cls.synopsis(), "first line is the synopsis, as declared by args"
-    assert lines[1] == "" and lines[2], "then a blank line and a one-line summary"
-    for section in ("Ports", "Arguments", "Handlers", "Example", "See also"):
-        assert section in lines, f"{name} lacks a {section} section"
-    example = lines[lines.index("Example") + 1]
-    assert re.search(rf"\b{name}\b", example), "the example uses the element"
-    args_text = doc[doc.index("Arguments"):doc.index("Handlers")]
-    for arg in cls.args:
-        assert re.search(rf"^\s+{arg.name}\b", args_text, re.M), f"{arg.name} undocumented"
-    if cls.rest is not None:
-        assert re.search(rf"^\s+{cls.rest.name}\b", args_text, re.M)
-    handlers_text = doc[doc.index("Handlers"):doc.index("Example")]
-    for h in cls.handlers:
-        assert re.search(rf"^\s+{h.name} \(", handlers_text, re.M), f"{h.name} undocumented"
-    parse_port_count(cls.port_count)

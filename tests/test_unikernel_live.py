@@ -13,57 +13,25 @@ so the test can read the ARP tables. Everything happens inside namespaces this t
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import uuid
 
 import pytest
 
 from conftest import ROOT
-from netns import http_download
+from netns import host_side, http_download, missing_tools, namespaces, ping, sh
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("ping") is None
-    or shutil.which("qemu-system-x86_64") is None,
-    reason="needs root, iproute2, ping and QEMU for namespaces and taps")
+why = missing_tools("ping", "qemu-system-x86_64")
+pytestmark = pytest.mark.skipif(why is not None, reason=why or "")
 
 ROUTER = str(ROOT / "configs" / "router.click")
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"          # the router's NICs
 NEXTHOP_A, NEXTHOP_B = "02:00:00:00:aa:01", "02:00:00:00:bb:01"  # the hosts' taps' MACs
 
 
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, check=check, timeout=30)
-
-
-@pytest.fixture
-def namespaces():
-    tag = uuid.uuid4().hex[:6]
-    names = {role: f"nfv{role}{tag}" for role in ("rt", "ha", "hb")}
-    try:
-        for ns in names.values():
-            sh("ip", "netns", "add", ns)
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-            for key in ("all", "default"):   # no IPv6 chatter on the taps
-                sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1")
+@pytest.fixture(name="namespaces")
+def namespaces_fixture():
+    with namespaces("rt", "ha", "hb") as names:
         yield names
-    finally:
-        for ns in names.values():
-            sh("ip", "netns", "del", ns, check=False)
-
-
-def host_side(ns_router: str, tap: str, ns: str, mac: str, addr: str, gateway: str) -> None:
-    sh("ip", "-n", ns_router, "link", "set", tap, "netns", ns)
-    sh("ip", "-n", ns, "link", "set", tap, "address", mac)
-    sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", tap)
-    sh("ip", "-n", ns, "link", "set", tap, "up")
-    sh("ip", "-n", ns, "route", "add", "default", "via", gateway)
-
-
-def ping(ns: str, *args: str) -> subprocess.CompletedProcess:
-    return sh("ip", "netns", "exec", ns, "ping", "-n", *args, check=False)
 
 
 def test_ping_through_the_router_unikernel(namespaces):

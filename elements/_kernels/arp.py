@@ -16,17 +16,9 @@ from nfv.dataplane.packet import BUF_STRIDE, HEADROOM
 from nfv.jit import kernel, kernel_call
 
 from nfv.elements._kernels.packet import (NO_NET_HEADER, ip_header, load16, load32,
-                                          packet_end, store16)
+                                          packet_end, store16, store32)
 
 ARP_FRAME = 42
-
-
-@kernel
-def store32(pool, at, value):
-    pool[at] = (value >> 24) & 0xFF
-    pool[at + 1] = (value >> 16) & 0xFF
-    pool[at + 2] = (value >> 8) & 0xFF
-    pool[at + 3] = value & 0xFF
 
 
 @kernel

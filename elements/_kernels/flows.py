@@ -27,7 +27,7 @@ import numpy as np
 from nfv.jit import kernel, kernel_call
 
 from nfv import drops
-from nfv.elements._kernels.packet import ip_header, load16, load32, packet_end, store16
+from nfv.elements._kernels.packet import ip_header, load16, load32, packet_end, store16, store32
 
 U = np.uint64
 I = np.int64  # (int() of a uint64 stays unsigned in Numba, and uint64 + int64 is a float)
@@ -311,14 +311,6 @@ def patch_checksum(pool, at, delta):
     store16(pool, at, ~fold((~hc & 0xFFFF) + fold(delta)) & 0xFFFF)
 
 
-@kernel
-def store32(pool, at, value):
-    pool[at] = (value >> 24) & 0xFF
-    pool[at + 1] = (value >> 16) & 0xFF
-    pool[at + 2] = (value >> 8) & 0xFF
-    pool[at + 3] = value & 0xFF
-
-
 # -- packets -----------------------------------------------------------------------------
 
 
@@ -588,7 +580,7 @@ def rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_
 
 
 @kernel
-def warm_flow(pool, meta, i, slots, counts, params, specs, patterns, mask):
+def touch_slot(pool, meta, i, slots, mask):
     """Touch the slot an untagged Ethernet/IPv4 frame's forward key hashes to, so the
     real pass finds it in cache (a guess: a wrong one warms a useless line)."""
     at = I(meta[i].offset) + 14
@@ -600,6 +592,12 @@ def warm_flow(pool, meta, i, slots, counts, params, specs, patterns, mask):
     k0, k1 = key_words(get32(pool, at + 12), get32(pool, at + 16),
                        get16(pool, at + hlen), get16(pool, at + hlen + 2), I(pool[at + 9]))
     return I(slots[4 * I(flow_hash(k0, k1) & U(mask)) + 1] & LOW32)
+
+
+@kernel
+def warm_flow(pool, meta, i, slots, counts, params, specs, patterns, mask):
+    """The rewriters' warm kernel (it is given every state array of the element)."""
+    return touch_slot(pool, meta, i, slots, mask)
 
 
 @kernel

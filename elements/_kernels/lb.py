@@ -14,15 +14,14 @@ drop reason; either way it is counted.
 backend_hash is not flows.flow_hash: the backend a flow gets must not correlate
 with the slot its mapping lands in (nor leak the table's probe order to clients).
 """
-import numpy as np
 
 from nfv import drops
 from nfv.jit import kernel, kernel_call
 from nfv.elements._kernels import flows
 from nfv.elements._kernels.flows import (
-    I, ICMP, LOW32, SWEEP_FULL, SWEEP_NEW, TCP, TIME_SHIFT, U, add_mapping, flow_hash,
+    I, ICMP, LOW32, SWEEP_FULL, SWEEP_NEW, TCP, TIME_SHIFT, U, add_mapping,
     flow_of, get16, get32, is_icmp_error, key_words, lookup_live, mark_done,
-    rewrite_packet, slot_output, sweep, translate_icmp_error)
+    rewrite_packet, slot_output, sweep, touch_slot, translate_icmp_error)
 from nfv.elements._kernels.packet import ip_header, packet_end
 
 OTHER = 2          # the output for everything the balancer does not carry
@@ -138,14 +137,5 @@ def balance(pool, meta, i, slots, counts, params, maglev, backends, conns, now, 
 
 @kernel
 def warm(pool, meta, i, slots, counts, params, maglev, backends, conns, mask):
-    """Touch the slot an untagged Ethernet/IPv4 frame's forward key hashes to, so the
-    real pass finds it in cache (a guess: a wrong one warms a useless line)."""
-    at = I(meta[i].offset) + 14
-    if at + 24 > pool.shape[0]:
-        return 0
-    hlen = (I(pool[at]) & 0xF) * 4
-    if at + hlen + 4 > pool.shape[0]:
-        return 0
-    k0, k1 = key_words(get32(pool, at + 12), get32(pool, at + 16),
-                       get16(pool, at + hlen), get16(pool, at + hlen + 2), I(pool[at + 9]))
-    return I(slots[4 * I(flow_hash(k0, k1) & U(mask)) + 1] & LOW32)
+    """IPLoadBalancer's warm kernel: the flow table's, given this element's arrays."""
+    return touch_slot(pool, meta, i, slots, mask)

@@ -27,6 +27,14 @@ def store16(pool, at, value):
 
 
 @kernel
+def store32(pool, at, value):
+    pool[at] = (value >> 24) & 0xFF
+    pool[at + 1] = (value >> 16) & 0xFF
+    pool[at + 2] = (value >> 8) & 0xFF
+    pool[at + 3] = value & 0xFF
+
+
+@kernel
 def ones_sum(pool, start, nbytes):
     """One's-complement sum of nbytes (even) from pool[start], folded to 16 bits.
 
