@@ -31,7 +31,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: test demo clean distclean sysdeps
 
 test: $(EXT_STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS) tests
 
 demo: $(EXT_STAMP)
 	$(VENV)/bin/nfv check configs/*.click

@@ -27,7 +27,8 @@ import numpy as np
 from nfv.jit import kernel, kernel_call
 
 from nfv import drops
-from nfv.elements._kernels.packet import ip_header, load16, load32, packet_end, store16, store32
+from nfv.elements._kernels.packet import (ip_header, load16, load32, packet_end, prefetch,
+                                          store16, store32)
 
 U = np.uint64
 I = np.int64  # (int() of a uint64 stays unsigned in Numba, and uint64 + int64 is a float)
@@ -581,8 +582,8 @@ def rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_
 
 @kernel
 def touch_slot(pool, meta, i, slots, mask):
-    """Touch the slot an untagged Ethernet/IPv4 frame's forward key hashes to, so the
-    real pass finds it in cache (a guess: a wrong one warms a useless line)."""
+    """Prefetch the slot an untagged Ethernet/IPv4 frame's forward key hashes to, so
+    the real pass finds it in cache (a guess: a wrong one warms a useless line)."""
     at = I(meta[i].offset) + 14
     if at + 24 > pool.shape[0]:
         return 0
@@ -591,7 +592,8 @@ def touch_slot(pool, meta, i, slots, mask):
         return 0
     k0, k1 = key_words(get32(pool, at + 12), get32(pool, at + 16),
                        get16(pool, at + hlen), get16(pool, at + hlen + 2), I(pool[at + 9]))
-    return I(slots[4 * I(flow_hash(k0, k1) & U(mask)) + 1] & LOW32)
+    prefetch(slots, 4 * I(flow_hash(k0, k1) & U(mask)))
+    return 0
 
 
 @kernel
