@@ -63,6 +63,13 @@ def boot(image: str, nic_items: list[str], memory: str, timeout: float | None,
     from nfv.unikernel.vm import VM
 
     nics = parse_nics(nic_items, nic_count)
+    # Ctrl-C must stop the guest even when this process inherited SIGINT ignored
+    # (started from a program that ignores it): take Python's own handler back.
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     vm = VM(image, nics=nics, memory=memory, connect=False)
     seen = 0    # console lines already relayed
     try:
