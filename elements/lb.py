@@ -240,7 +240,7 @@ class IPLoadBalancer(Element):
                 StateArray("conns", "u8", nmax))
 
     def kernel(self):
-        return Kernel("lb:balance", time=True, input_port=True,
+        return Kernel("lb:balance_packet", time=True, input_port=True,
                       constants=(self.slot_count() - 1, int(self.conf["VIP"]), self.conf["PORT"],
                                  self.conf["PROTO"], self.noutputs > 2))
 

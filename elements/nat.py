@@ -363,7 +363,9 @@ class IPRewriter(RewriterBase):
 
     Mappings live in a fixed table of CAPACITY mappings.  A mapping expires when no
     packet has been seen in either direction for its timeout: TCP_TIMEOUT, or
-    TCP_DONE_TIMEOUT once a FIN or RST went through, or UDP_TIMEOUT.  Expired
+    TCP_DONE_TIMEOUT once a FIN or RST went through, or UDP_TIMEOUT (give or take
+    a sixteenth: a mapping goes between 1 and 1 1/16 timeouts after its last
+    packet, never sooner, so that most packets need not write its time).  Expired
     mappings are removed as they are met and by a sweep that each new flow
     advances; when the table is full even after sweeping, new flows are dropped
     (reason table-full) while existing ones keep working.

@@ -3,6 +3,8 @@
     .venv/bin/python perf/bench_stateful.py [--seconds 2] [--repeat 5] [--only NAME,...] [--json]
 
 Cases (64-byte UDP frames from memory, batches of 256, one core, median of runs):
+  nat-1k            the same with 1,024 flows: the table stays in cache (the
+                    rewrite's own cost; a breakdown case, no target)
   nat-64k, nat-1M   IPRewriter source NAT (pattern ADDR 1024-65535 - - 0 1) with
                     65,536 / 1,048,576 active flows: the frames cycle through that
                     many distinct 5-tuples, in random order, so every packet finds
@@ -99,6 +101,7 @@ def flows(count: int, port: int, dst: int | None = None, dport: int | None = Non
 
 
 CASES = {
+    "nat-1k": (lambda: nat(1024), 1024, {}),   # the table in cache: the rewrite's own cost
     "nat-64k": (lambda: nat(65536), 65536, {}),
     "nat-1M": (lambda: nat(1 << 20), 1 << 20, {}),
     "lb-1M": (lambda: lb(1 << 20), 1 << 20, {"dst": 0xC0000250, "dport": 53}),

@@ -327,3 +327,24 @@ def nf_factory(nf_cache, target):
 
     yield make
     stop_vms(nf_cache.values())
+
+
+# -- work started in the background -----------------------------------------------------
+#
+# test_malformed.py's bounds-checked build compiles for minutes in a subprocess on
+# one core; started when collection ends, it runs while the rest of the suite uses
+# the other core, and its tests collect the result.
+
+_BACKGROUND: list = []
+
+
+def pytest_collection_finish(session):
+    for item in session.items:
+        if item.name == "test_checked_build_never_raises_or_reads_out_of_bounds":
+            _BACKGROUND.append(item.module.start(session.config._tmp_path_factory))
+            return
+
+
+def pytest_sessionfinish(session):
+    for run in _BACKGROUND:
+        run.stop()

@@ -357,22 +357,60 @@ def every_configs() -> dict[str, str]:
     return dict(EVERY_PARTS)
 
 
+class CheckedRun:
+    """The checked subprocess, started in the background as soon as the session has
+    collected this file's tests (tests/conftest.py calls `start`): it compiles for
+    minutes on one core while the rest of the suite uses the other."""
+
+    def __init__(self, work: Path):
+        (work / "check.py").write_text(SCRIPT)
+        configs = [[Path(c).name, str(c)] for c in CONFIGS] + \
+            [list(x) for x in EVERY_PARTS.items()]
+        cache = checked_cache()
+        env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(cache / "numba"),
+                   NFV_CACHE=str(cache / "nfv"), PYTHONDONTWRITEBYTECODE="1")
+        self.frames_file = work / "frames.txt"
+        self.log = work / "check.log"
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(work / "check.py"), json.dumps(configs),
+                 str(self.frames_file), str(MAX_EXAMPLES), str(MAX_FRAMES)],
+                cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+
+    def result(self, timeout: float = 1500) -> tuple[int, str, list[bytes]]:
+        """(return code, output, fuzz frames) once the subprocess has ended."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            code = f"timed out after {timeout} s"
+        output = self.log.read_text()
+        frames = [bytes.fromhex(l) for l in self.frames_file.read_text().split()] \
+            if self.frames_file.exists() else []
+        return code, output, frames
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_started: list[CheckedRun] = []
+
+
+def start(tmp_path_factory) -> CheckedRun:
+    """Start the checked run once per session (conftest.py, at collection's end)."""
+    if not _started:
+        _started.append(CheckedRun(tmp_path_factory.mktemp("malformed")))
+    return _started[0]
+
+
 @pytest.fixture(scope="module")
-def checked_run(tmp_path_factory, every_configs):
-    work = tmp_path_factory.mktemp("malformed")
-    (work / "check.py").write_text(SCRIPT)
-    configs = [[Path(c).name, str(c)] for c in CONFIGS] + [list(x) for x in every_configs.items()]
-    cache = checked_cache()
-    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(cache / "numba"),
-               NFV_CACHE=str(cache / "nfv"), PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run(
-        [sys.executable, str(work / "check.py"), json.dumps(configs), str(work / "frames.txt"),
-         str(MAX_EXAMPLES), str(MAX_FRAMES)],
-        cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600)
-    frames_file = work / "frames.txt"
-    frames = [bytes.fromhex(l) for l in frames_file.read_text().split()] \
-        if frames_file.exists() else []
-    return proc, frames
+def checked_run(tmp_path_factory):
+    run = start(tmp_path_factory)
+    yield run.result()
+    run.stop()
 
 
 def test_every_element_is_covered():
@@ -386,17 +424,17 @@ def test_every_element_is_covered():
 
 
 def test_checked_build_never_raises_or_reads_out_of_bounds(checked_run):
-    proc, frames = checked_run
-    assert proc.returncode == 0, (proc.stdout[-4000:] + "\n" + proc.stderr[-8000:])
-    assert "canary: a read past the pool is an IndexError" in proc.stdout
-    assert "fuzz:" in proc.stdout
+    code, output, frames = checked_run
+    assert code == 0, output[-12000:]
+    assert "canary: a read past the pool is an IndexError" in output
+    assert "fuzz:" in output
     assert len(frames) > 1500
 
 
 def test_driver_path_with_the_same_frames(checked_run, nf_factory, every_configs):
     """The fast build, through the Cython driver: nothing raises, every record is
     accounted for (sent or dropped with a reason)."""
-    _, frames = checked_run
+    _, _, frames = checked_run
     if not frames:
         pytest.skip("the checked run produced no frames (see the other test)")
     from nfv.dataplane.pcap import PacketList
@@ -414,7 +452,7 @@ def test_driver_path_with_the_same_frames(checked_run, nf_factory, every_configs
 def test_nf_send_with_the_same_frames(checked_run, nf_factory):
     """`NF.send`, the test API, with the same frames into every device of the shipped
     configs: no exception, and what it returns is what the driver sent."""
-    _, frames = checked_run
+    _, _, frames = checked_run
     if not frames:
         pytest.skip("the checked run produced no frames (see the other test)")
     for config in CONFIGS:

@@ -768,6 +768,24 @@ def test_udp_mapping_refreshed_by_traffic_lives_on(nf_factory):
 
 
 @pytest.mark.host_only(HOST_CLOCK)
+def test_mapping_goes_between_one_and_one_sixteenth_timeouts_after_its_last_packet(nf_factory):
+    """Hits write a slot's time only when it is over 1/16 of the timeout old (a clean
+    cache line), so a mapping lives its timeout and at most a sixteenth more."""
+    nf = nf_factory(CONFIG)   # UDP_TIMEOUT 10 s: the slack is 0.625 s
+    a = udp("10.0.0.5", SERVER, 5000, 53)
+    b = udp("10.0.0.6", SERVER, 5000, 53)
+    assert len(run(nf, [a, b], INSIDE, T0)[OUTSIDE]) == 2      # ports 1024 and 1025
+    reply_a = udp(SERVER, NAT_IP, 53, 1024)
+    reply_b = udp(SERVER, NAT_IP, 53, 1025)
+    # exactly the timeout after a's first packet: never sooner
+    assert run(nf, [reply_a], OUTSIDE, T0 + 10 * SECOND) == \
+        {INSIDE: [rewritten(reply_a, dst="10.0.0.5", dport=5000)]}
+    # b: past 10 5/8 s it is gone
+    assert run(nf, [reply_b], OUTSIDE, T0 + 10 * SECOND + 700_000_000) == {}
+    assert drops_of(nf) == {drops.NO_MAPPING: 1}
+
+
+@pytest.mark.host_only(HOST_CLOCK)
 def test_tcp_lives_past_udp_timeout_until_fin(nf_factory):
     nf = nf_factory(CONFIG)
     run(nf, [tcp("10.0.0.5", SERVER, 40000, 80, flags="S")], INSIDE, T0)

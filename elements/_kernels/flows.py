@@ -181,16 +181,40 @@ def partner_key(slots, s):
 
 
 @kernel
+def timeout_of(w1, params):
+    """The timeout (time units) of a slot whose w1 is given: TCP_TIMEOUT,
+    TCP_DONE_TIMEOUT after a FIN or RST, else UDP_TIMEOUT."""
+    if (w1 >> U(32)) & U(0xFF) == U(TCP):
+        if (w1 >> FLAG_SHIFT) & U(FLAG_DONE) != U(0):
+            return params[TCP_DONE_TIMEOUT]
+        return params[TCP_TIMEOUT]
+    return params[UDP_TIMEOUT]
+
+
+@kernel
+def age_of(slots, s, now32):
+    return (U(now32) - (slots[4 * s + 3] & LOW32)) & LOW32
+
+
+# A hit rewrites its slot's last-seen time only when that time is more than a
+# sixteenth of the timeout old, so most hits leave their cache line clean (at 1M
+# flows a dirty line is a write to memory per packet).  A slot therefore counts as
+# fresh for its timeout plus that sixteenth: a mapping expires between 1 and 1 1/16
+# timeouts after its last packet, never sooner.
+
+@kernel
 def fresh(slots, s, now32, params):
-    """Whether slot s has seen a packet within its protocol's timeout."""
-    w1 = slots[4 * s + 1]
-    age = (U(now32) - (slots[4 * s + 3] & LOW32)) & LOW32
-    proto = I((w1 >> U(32)) & U(0xFF))
-    if proto == TCP:
-        if (I(w1 >> FLAG_SHIFT) & FLAG_DONE) != 0:
-            return age <= params[TCP_DONE_TIMEOUT]
-        return age <= params[TCP_TIMEOUT]
-    return age <= params[UDP_TIMEOUT]
+    """Whether slot s has seen a packet within its timeout (plus the slack)."""
+    t = timeout_of(slots[4 * s + 1], params)
+    return age_of(slots, s, now32) <= t + (t >> U(4))
+
+
+@kernel
+def refresh(slots, s, now32, params):
+    """Note a packet at now32 in slot s, when its time is stale enough to be worth a write."""
+    t = timeout_of(slots[4 * s + 1], params)
+    if age_of(slots, s, now32) > (t >> U(4)):
+        slots[4 * s + 3] = (slots[4 * s + 3] & ~LOW32) | U(now32)
 
 
 @kernel_call
@@ -233,9 +257,12 @@ def sweep(slots, mask, counts, params, now32, n):
 
 
 @kernel_call
-def mark_done(slots, mask, s):
-    """A FIN or RST: both slots of the mapping take the shorter timeout."""
+def mark_done(slots, mask, s, now32):
+    """A FIN or RST: both slots of the mapping take the shorter timeout, counted from
+    now (slot s's time may be up to a sixteenth of the longer timeout old; its
+    partner's is refreshed by its own next packet)."""
     slots[4 * s + 1] |= U(FLAG_DONE) << FLAG_SHIFT
+    slots[4 * s + 3] = (slots[4 * s + 3] & ~LOW32) | U(now32)
     k0, k1 = partner_key(slots, s)
     p = find(slots, mask, k0, k1)
     if p >= 0:
@@ -275,7 +302,7 @@ def lookup_live(slots, mask, counts, params, now32, k0, k1):
     if s < 0:
         return -1
     if fresh(slots, s, now32, params):
-        slots[4 * s + 3] = (slots[4 * s + 3] & ~LOW32) | U(now32)
+        refresh(slots, s, now32, params)
         return s
     if alive(slots, mask, s, now32, params):  # the other direction is still fresh
         slots[4 * s + 3] = (slots[4 * s + 3] & ~LOW32) | U(now32)
@@ -289,9 +316,9 @@ def lookup_live(slots, mask, counts, params, now32, k0, k1):
 
 @kernel
 def fold(s):
-    while s > 0xFFFF:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
+    """s (< 2**32) folded to 16 bits, one's-complement (two end-around carries suffice)."""
+    s = (s & 0xFFFF) + (s >> 16)
+    return (s & 0xFFFF) + (s >> 16)
 
 
 @kernel
@@ -575,7 +602,7 @@ def rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_
     rewrite_packet(pool, ip, l4, proto, I(w2 >> U(32)), I(w2 & LOW32),
                    I(w3 >> U(48)), I((w3 >> U(32)) & U(0xFFFF)))
     if proto == TCP and track_tcp and (pool[l4 + 13] & 0x05) != 0:
-        mark_done(slots, mask, s)
+        mark_done(slots, mask, s, now32)
     meta[i].dst_ip = I(w2 & LOW32)  # next-hop lookups after us see the new destination
     return slot_output(slots, s)
 
@@ -603,39 +630,93 @@ def warm_flow(pool, meta, i, slots, counts, params, specs, patterns, mask):
 
 
 @kernel
+def rewrite_ports(pool, ip, l4, proto, saddr, daddr, sport, dport, w2, w3):
+    """rewrite_packet for a TCP or UDP packet whose addresses and ports the caller has
+    read, with slot words w2/w3: stores without comparing, checksum folds without loops."""
+    nsaddr = I(w2 >> U(32))
+    ndaddr = I(w2 & LOW32)
+    nsport = I(w3 >> U(48))
+    ndport = I((w3 >> U(32)) & U(0xFFFF))
+    addr_delta = addr_change(saddr, nsaddr) + addr_change(daddr, ndaddr)
+    store32(pool, ip + 12, nsaddr)
+    store32(pool, ip + 16, ndaddr)
+    patch_checksum(pool, ip + 10, addr_delta)
+    store16(pool, l4, nsport)
+    store16(pool, l4 + 2, ndport)
+    delta = addr_delta + word_change(sport, nsport) + word_change(dport, ndport)
+    if proto == TCP:
+        patch_checksum(pool, l4 + 16, delta)
+    elif get16(pool, l4 + 6) != 0:  # a UDP checksum of 0 means none: keep it 0
+        patch_checksum(pool, l4 + 6, delta)
+        if get16(pool, l4 + 6) == 0:
+            store16(pool, l4 + 6, 0xFFFF)  # RFC 768: a computed 0 is sent as all ones
+
+
+@kernel
+def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_port):
+    """The common case, inline: a first-fragment TCP or UDP packet (per `protos`)
+    whose flow has a fresh mapping (sending to `in_port` when that is >= 0) is
+    rewritten; returns the mapping's output, or -1 for everything else (the
+    caller's slow path decides, touching nothing this did not)."""
+    ip = ip_header(meta, i)
+    end = packet_end(meta, i)
+    if ip < 0 or ip + 20 > end:
+        return -1
+    hlen = (I(pool[ip]) & 0xF) * 4
+    total = get16(pool, ip + 2)
+    if ip + total < end:
+        end = ip + total  # Ethernet padding is not part of the datagram
+    proto = I(pool[ip + 9])
+    l4 = ip + hlen
+    if proto == TCP:
+        if (protos & 1) == 0 or l4 + 20 > end:
+            return -1
+    elif proto == UDP:
+        if (protos & 2) == 0 or l4 + 8 > end:
+            return -1
+    else:
+        return -1
+    if hlen < 20 or (get16(pool, ip + 6) & 0x1FFF) != 0:
+        return -1
+    saddr = get32(pool, ip + 12)
+    daddr = get32(pool, ip + 16)
+    sport = get16(pool, l4)
+    dport = get16(pool, l4 + 2)
+    k0, k1 = key_words(saddr, daddr, sport, dport, proto)
+    s = find(slots, mask, k0, k1)
+    if s < 0:
+        return -1
+    w1 = slots[4 * s + 1]
+    out = I((w1 >> OUT_SHIFT) & U(0xFF))
+    if in_port >= 0 and out != in_port:
+        return -1
+    w3 = slots[4 * s + 3]
+    now32 = (U(now) >> U(TIME_SHIFT)) & LOW32
+    age = (now32 - (w3 & LOW32)) & LOW32
+    t = timeout_of(w1, params)
+    if age > t + (t >> U(4)):
+        return -1
+    if age > (t >> U(4)):  # (see refresh: most hits leave the line clean)
+        slots[4 * s + 3] = (w3 & ~LOW32) | now32
+    w2 = slots[4 * s + 2]
+    rewrite_ports(pool, ip, l4, proto, saddr, daddr, sport, dport, w2, w3)
+    if proto == TCP and track_tcp and (pool[l4 + 13] & 0x05) != 0:
+        mark_done(slots, mask, s, I(now32))
+    meta[i].dst_ip = I(w2 & LOW32)  # next-hop lookups after us see the new destination
+    return out
+
+
+@kernel
 def rewrite(pool, meta, i, slots, counts, params, specs, patterns, now, in_port,
             mask, protos, track_tcp):
     """The IPRewriter family's kernel: map the packet's flow, or make a mapping as
     its input's spec says, and rewrite it; returns the mapping's output.
 
-    Inline here: a TCP/UDP packet (or ping) whose mapping is fresh, the common
-    case; everything else is one call to rewrite_slow.
+    Inline: a TCP/UDP packet whose mapping is fresh (rewrite_hit), the common case;
+    everything else is one call to rewrite_slow.
     """
-    ip = ip_header(meta, i)
-    end = packet_end(meta, i)
-    if ip >= 0 and ip + 20 <= end:
-        hlen = (I(pool[ip]) & 0xF) * 4
-        total = get16(pool, ip + 2)
-        if ip + total < end:
-            end = ip + total
-        if hlen >= 20 and ip + hlen <= end:
-            l4, proto, sport, dport, ok = flow_of(pool, ip, hlen, end, protos)
-            if ok:
-                k0, k1 = key_words(get32(pool, ip + 12), get32(pool, ip + 16), sport, dport,
-                                   proto)
-                s = find(slots, mask, k0, k1)
-                now32 = I((U(now) >> U(TIME_SHIFT)) & LOW32)
-                if s >= 0 and fresh(slots, s, now32, params):
-                    w3 = slots[4 * s + 3]
-                    if (w3 & LOW32) != U(now32):  # (a clean line costs no write-back)
-                        w3 = (w3 & ~LOW32) | U(now32)
-                        slots[4 * s + 3] = w3
-                    w2 = slots[4 * s + 2]
-                    rewrite_packet(pool, ip, l4, proto, I(w2 >> U(32)), I(w2 & LOW32),
-                                   I(w3 >> U(48)), I((w3 >> U(32)) & U(0xFFFF)))
-                    if proto == TCP and track_tcp and (pool[l4 + 13] & 0x05) != 0:
-                        mark_done(slots, mask, s)
-                    meta[i].dst_ip = I(w2 & LOW32)
-                    return slot_output(slots, s)
+    out = rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, -1)
+    if out >= 0:
+        return out
     return rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_port,
                         mask, protos, track_tcp)

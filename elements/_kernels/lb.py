@@ -21,7 +21,7 @@ from nfv.elements._kernels import flows
 from nfv.elements._kernels.flows import (
     I, ICMP, LOW32, SWEEP_FULL, SWEEP_NEW, TCP, TIME_SHIFT, U, add_mapping,
     flow_of, get16, get32, is_icmp_error, key_words, lookup_live, mark_done,
-    rewrite_packet, slot_output, sweep, touch_slot, translate_icmp_error)
+    rewrite_hit, rewrite_packet, slot_output, sweep, touch_slot, translate_icmp_error)
 from nfv.elements._kernels.packet import ip_header, packet_end
 
 OTHER = 2          # the output for everything the balancer does not carry
@@ -130,9 +130,22 @@ def balance(pool, meta, i, slots, counts, params, maglev, backends, conns, now, 
     rewrite_packet(pool, ip, l4, proto, I(w2 >> U(32)), I(w2 & LOW32),
                    I(w3 >> U(48)), I((w3 >> U(32)) & U(0xFFFF)))
     if proto == TCP and (pool[l4 + 13] & 0x05) != 0:
-        mark_done(slots, mask, s)
+        mark_done(slots, mask, s, now32)
     meta[i].dst_ip = I(w2 & LOW32)  # next-hop lookups after us see the new destination
     return in_port
+
+
+@kernel
+def balance_packet(pool, meta, i, slots, counts, params, maglev, backends, conns, now, in_port,
+                   mask, vip, vport, protos, has_other):
+    """IPLoadBalancer's kernel.  Inline: a TCP/UDP packet of a mapped flow arriving on
+    the input its mapping came from (flows.rewrite_hit); everything else is one call to
+    balance."""
+    out = rewrite_hit(pool, meta, i, slots, params, now, mask, protos, True, in_port)
+    if out >= 0:
+        return out
+    return balance(pool, meta, i, slots, counts, params, maglev, backends, conns, now,
+                   in_port, mask, vip, vport, protos, has_other)
 
 
 @kernel
