@@ -331,20 +331,70 @@ def nf_factory(nf_cache, target):
 
 # -- work started in the background -----------------------------------------------------
 #
-# test_malformed.py's bounds-checked build compiles for minutes in a subprocess on
-# one core; started when collection ends, it runs while the rest of the suite uses
-# the other core, and its tests collect the result.
+# Compiling is most of the suite's time, and a test mostly uses one core.  So when
+# collection ends two niced background processes start on the other core:
+#  - test_malformed.py's bounds-checked build (minutes of compiling in a subprocess
+#    whose result only its tests read);
+#  - tests/prebuild.py, which builds the network functions named by the collected
+#    modules' PREBUILD lists, in test order, into nfv's cache.  A test module
+#    declares what its tests will compile:
+#        PREBUILD = [(CONFIG, "both")]       # or "host" / "unikernel"
+#        PREBUILD = [(CONFIG, "host", {"NAME": "value"})]
+#    nfv's build locks make a test that reaches a config being built wait for it,
+#    then load it from the cache; nothing is compiled twice.
 
 _BACKGROUND: list = []
 
 
+def prebuild_jobs(items) -> list[dict]:
+    jobs, seen = [], set()
+    targets = {"both": TARGETS, "host": ("host",), "unikernel": ("unikernel",)}
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is None or module in seen:
+            continue
+        seen.add(module)
+        for entry in getattr(module, "PREBUILD", ()):
+            config, which = str(entry[0]), entry[1]
+            defines = {k: str(v) for k, v in (entry[2] if len(entry) > 2 else {}).items()}
+            for target in targets[which]:
+                if target == "unikernel" and unikernel_missing():
+                    continue
+                jobs.append({"config": config, "target": target, "defines": defines})
+    return jobs
+
+
+class Prebuild:
+    def __init__(self, jobs: list[dict], work: Path):
+        import json
+
+        (work / "jobs.json").write_text(json.dumps(jobs))
+        self.log = work / "prebuild.log"
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                ["nice", "-n", "5", sys.executable, str(TESTS / "prebuild.py"),
+                 str(work / "jobs.json")],
+                cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # with its AOT compile subprocesses
+            self.proc.wait()
+
+
 def pytest_collection_finish(session):
+    factory = session.config._tmp_path_factory
     for item in session.items:
         if item.name == "test_checked_build_never_raises_or_reads_out_of_bounds":
-            _BACKGROUND.append(item.module.start(session.config._tmp_path_factory))
-            return
+            _BACKGROUND.append(item.module.start(factory))
+            break
+    jobs = prebuild_jobs(session.items)
+    if jobs and os.environ.get("NFV_PREBUILD", "1") != "0":
+        _BACKGROUND.append(Prebuild(jobs, factory.mktemp("prebuild")))
 
 
 def pytest_sessionfinish(session):
-    for run in _BACKGROUND:
-        run.stop()
+    for job in _BACKGROUND:
+        job.stop()

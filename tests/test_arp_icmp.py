@@ -40,6 +40,9 @@ ping[1] -> ToDevice(2);
 FromDevice(5) -> MarkIPHeader(14) -> ping1 :: ICMPPingResponder -> ToDevice(1);
 """
 
+# compiled in the background while earlier tests run (tests/conftest.py)
+PREBUILD = [(CONFIG, "both")]
+
 
 def run(nf, packets, port) -> dict:
     """{output device: [frame bytes]} as the target sent them."""

@@ -54,6 +54,9 @@ q2[0] -> ToDevice(1);
 q2[1] -> ToDevice(2);
 """
 
+# compiled in the background while earlier tests run (tests/conftest.py)
+PREBUILD = [(CONFIG, "both")]
+
 
 def run(nf, packets, port) -> dict:
     """{output device: [frame bytes]} as the target sent them."""

@@ -28,6 +28,8 @@ pytestmark = pytest.mark.skipif(missing_tools("ping", "ethtool") is not None,
                                 reason=str(missing_tools("ping", "ethtool")))
 
 ROUTER = str(ROOT / "configs" / "router.click")
+# compiled in the background while earlier tests run (tests/conftest.py)
+PREBUILD = [(ROUTER, "host")]
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"          # the router's devices
 NEXTHOP_A, NEXTHOP_B = "02:00:00:00:aa:01", "02:00:00:00:bb:01"  # the hosts' interfaces
 

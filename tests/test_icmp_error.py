@@ -185,6 +185,9 @@ FromDevice(2) -> Strip(14) -> CheckIPHeader -> free :: ICMPError({ROUTER}, timee
 FromDevice(4) -> Strip(14) -> CheckIPHeader -> dflt :: ICMPError({ROUTER}, timeexceeded)
   -> EtherEncap(0x0800, {MAC_1}, {MAC_2}) -> ToDevice(1);
 """
+
+# compiled in the background while earlier tests run (tests/conftest.py)
+PREBUILD = [(CONFIG, "both"), (RATED, "both")]
 SECOND = 1_000_000_000
 
 

@@ -58,6 +58,9 @@ lb2[1] -> ToDevice(3);
 # as zeros: 512 connections keep lb's table at 64 KiB.
 SIZES = {"host": (4096, 3000), "unikernel": (512, 500)}
 
+# compiled in the background while earlier tests run (tests/conftest.py)
+PREBUILD = [(CONFIG, target, {"CAPACITY": SIZES[target][0]}) for target in SIZES]
+
 
 def lb_nf(nf_factory, target):
     return nf_factory(CONFIG, CAPACITY=SIZES[target][0])

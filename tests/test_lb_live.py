@@ -26,6 +26,8 @@ from conftest import ROOT
 from netns import host_side, missing_tools, namespaces, ping, sh
 
 LB = str(ROOT / "configs" / "lb.click")
+# compiled in the background while earlier tests run (tests/conftest.py)
+PREBUILD = [(LB, "both")]
 VIP, CLIENT, BACK_IP = "10.0.0.100", "10.0.0.2", "10.1.0.1"
 BACKENDS = ["10.1.0.11", "10.1.0.12", "10.1.0.13"]
 NEW_BACKEND = "10.1.0.14"

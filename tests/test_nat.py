@@ -90,6 +90,9 @@ ur[0] -> ToDevice(0);    ur[1] -> ToDevice(1);
 full[0] -> ToDevice(0);  full[1] -> ToDevice(1);
 """
 
+# compiled in the background while earlier tests run (tests/conftest.py)
+PREBUILD = [(CONFIG, "both")]
+
 
 # -- packets ------------------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from conftest import ROOT
 from netns import host_side, http_download, missing_tools, namespaces, ping, sh
 
 NAT = str(ROOT / "configs" / "nat.click")
+# compiled in the background while earlier tests run (tests/conftest.py)
+PREBUILD = [(NAT, "both")]
 CLIENT, SERVER = "10.0.0.2", "192.0.2.2"
 NAT_IN, NAT_OUT = "10.0.0.1", "192.0.2.1"
 CLIENT_MAC, SERVER_MAC = "02:00:00:00:0c:01", "02:00:00:00:5e:01"

@@ -24,6 +24,8 @@ why = missing_tools("ping", "qemu-system-x86_64")
 pytestmark = pytest.mark.skipif(why is not None, reason=why or "")
 
 ROUTER = str(ROOT / "configs" / "router.click")
+# compiled in the background while earlier tests run (tests/conftest.py)
+PREBUILD = [(ROUTER, "unikernel")]
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"          # the router's NICs
 NEXTHOP_A, NEXTHOP_B = "02:00:00:00:aa:01", "02:00:00:00:bb:01"  # the hosts' taps' MACs
 

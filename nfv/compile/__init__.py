@@ -10,6 +10,7 @@ load in well under a second.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -32,6 +33,21 @@ def cache_dir() -> Path:
     path = Path(root) / "pipelines"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def build_lock(path: Path):
+    """Hold an exclusive lock on `path`.lock while building what `path` names, so a
+    second process compiling the same thing waits and then finds it in the cache
+    (instead of compiling it again beside the first)."""
+    import fcntl
+
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 _FINGERPRINT: str | None = None
@@ -95,7 +111,8 @@ def compile_graph(graph: Graph, target: str = "host", boundscheck: bool = False)
         # Registered before running: Numba's cache records the defining module by name.
         sys.modules[name] = module
         try:
-            spec.loader.exec_module(module)
+            with build_lock(path):  # running it compiles (or loads Numba's cache entry)
+                spec.loader.exec_module(module)
         except BaseException:
             del sys.modules[name]
             raise

@@ -59,7 +59,7 @@ class AotObject:
 def compile_object(plan: Plan, timeout: float = 600) -> AotObject:
     """The plan's pipeline as an object for the unikernel (cached)."""
     import nfv
-    from nfv.compile import cache_dir, code_fingerprint
+    from nfv.compile import build_lock, cache_dir, code_fingerprint
 
     source = (f"# nfv {nfv.__version__}, kernels {code_fingerprint()}, aot {TRIPLE} {CPU}\n"
               + generate(plan, entry=False))
@@ -67,18 +67,19 @@ def compile_object(plan: Plan, timeout: float = 600) -> AotObject:
     root = cache_dir()
     src, obj, info = (root / f"aot_{digest}.py", root / f"aot_{digest}.o",
                       root / f"aot_{digest}.json")
-    if obj.exists() and info.exists():
-        meta = json.loads(info.read_text())
-        return AotObject(obj, meta["return_c_type"], src, obj.stat().st_size)
-    src.write_text(source)
-    tmp = obj.with_suffix(f".tmp{os.getpid()}")
-    result = _run_worker(src, tmp, timeout)
-    if result.get("undefined"):
-        tmp.unlink(missing_ok=True)
-        raise NfvError(_undefined_message(plan, src, result["undefined"], timeout))
-    tmp.replace(obj)
-    info.write_text(json.dumps({"return_c_type": result["return_c_type"]}))
-    return AotObject(obj, result["return_c_type"], src, obj.stat().st_size)
+    with build_lock(obj):  # a concurrent build of the same object waits for this one
+        if obj.exists() and info.exists():
+            meta = json.loads(info.read_text())
+            return AotObject(obj, meta["return_c_type"], src, obj.stat().st_size)
+        src.write_text(source)
+        tmp = obj.with_suffix(f".tmp{os.getpid()}")
+        result = _run_worker(src, tmp, timeout)
+        if result.get("undefined"):
+            tmp.unlink(missing_ok=True)
+            raise NfvError(_undefined_message(plan, src, result["undefined"], timeout))
+        tmp.replace(obj)
+        info.write_text(json.dumps({"return_c_type": result["return_c_type"]}))
+        return AotObject(obj, result["return_c_type"], src, obj.stat().st_size)
 
 
 def _run_worker(src: Path, out: Path, timeout: float, debug: bool = False,

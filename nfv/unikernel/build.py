@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +93,7 @@ def build_image(config: str, defines: dict[str, str] | None = None,
     arena_digest = hashlib.sha256(arena_bytes).hexdigest()[:20]
     arena_path = root / f"arena_{arena_digest}.bin"
     if not arena_path.exists():
-        arena_path.write_bytes(arena_bytes)
+        _write_atomically(arena_path, arena_bytes)
     glue = glue_source(plan, aot, arena_path, len(arena_bytes))
     key = hashlib.sha256(glue.encode() + aot.path.read_bytes()
                          + _runtime_digest().encode()).hexdigest()[:20]
@@ -102,8 +103,8 @@ def build_image(config: str, defines: dict[str, str] | None = None,
         sections = json.loads(info_path.read_text())["sections"]
     else:
         glue_path = root / f"glue_{key}.c"
-        glue_path.write_text(glue)
-        tmp = image_path.with_suffix(".tmp")
+        _write_atomically(glue_path, glue.encode())
+        tmp = image_path.with_suffix(f".tmp{os.getpid()}")
         info = link_image(aot.path, glue_path, tmp,
                           symbols=image_path.with_name(image_path.name + ".sym"))
         sections = info.get("sections", info)
@@ -121,3 +122,9 @@ def build_image(config: str, defines: dict[str, str] | None = None,
     return Image(image_path, plan, size, sections, nics, needed, cached)
 
 
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write via a file of this process's own and a rename: a concurrent build of the
+    same config never reads half a file."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(path)
