@@ -111,3 +111,31 @@ def http_download(client_ns: str, server_ns: str, server_ip: str, size: int = 30
                 server.wait(timeout=10)
             log.seek(0)
             return log.read()
+
+
+def check_router(ha: str, hb: str, mac_a: str, mac_b: str) -> None:
+    """configs/router.click's live checks, the same on both targets: host A
+    (192.0.2.10, namespace ha) and host B (198.51.100.10, hb) on either side of a
+    router at 192.0.2.1 (MAC mac_a) and 198.51.100.1 (mac_b)."""
+    import re
+
+    across = ping(ha, "-c", "5", "-i", "0.2", "-W", "2", "198.51.100.10")
+    assert across.returncode == 0, across.stdout + across.stderr
+    assert " 0% packet loss" in across.stdout
+    # Linux sends TTL 64 and the router decrements once each way.
+    assert all(int(t) == 63 for t in re.findall(r"ttl=(\d+)", across.stdout))
+    # The hosts learnt the router's MACs by ARP (no static entries were made).
+    for ns, address, mac in ((ha, "192.0.2.1", mac_a), (hb, "198.51.100.1", mac_b)):
+        neigh = sh("ip", "-n", ns, "neigh", "show", address).stdout
+        assert mac in neigh, neigh
+    # Pings to either of the router's own addresses are answered by the router.
+    for address in ("192.0.2.1", "198.51.100.1"):
+        mine = ping(ha, "-c", "2", "-i", "0.2", "-W", "2", address)
+        assert mine.returncode == 0 and f"from {address}" in mine.stdout, mine.stdout
+    # TCP across the two subnets: a download arrives intact, from the host's own address.
+    seen = http_download(ha, hb, "198.51.100.10")
+    assert seen.startswith("192.0.2.10 "), seen
+    # TTL 1 towards host B: the router answers time exceeded from its net A address.
+    expiring = ping(ha, "-c", "1", "-t", "1", "-W", "2", "198.51.100.10")
+    assert "From 192.0.2.1" in expiring.stdout and \
+        "Time to live exceeded" in expiring.stdout, expiring.stdout
