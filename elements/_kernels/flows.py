@@ -379,6 +379,24 @@ def rewrite_packet(pool, ip, l4, proto, nsaddr, ndaddr, nsport, ndport):
             store16(pool, l4 + 6, 0xFFFF)  # RFC 768: a computed 0 is sent as all ones
 
 
+@kernel
+def datagram(pool, meta, i):
+    """(ip, hlen, end) of packet i's marked IPv4 header, `end` cut to its total length
+    (Ethernet padding is not part of the datagram); ip is -1 when there is no usable
+    header (none marked, under 20 bytes, or a header length outside the datagram)."""
+    ip = ip_header(meta, i)
+    end = packet_end(meta, i)
+    if ip < 0 or ip + 20 > end:
+        return -1, 0, end
+    hlen = (I(pool[ip]) & 0xF) * 4
+    total = get16(pool, ip + 2)
+    if ip + total < end:
+        end = ip + total
+    if hlen < 20 or ip + hlen > end:
+        return -1, 0, end
+    return ip, hlen, end
+
+
 @kernel_call
 def flow_of(pool, ip, hlen, end, protos):
     """(l4 offset, protocol, sport, dport, ok) of a packet the rewriter may map.
@@ -520,17 +538,10 @@ def rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_
             mask, protos, track_tcp):
     """Everything `rewrite` does not do inline: new flows, stale mappings, ICMP
     errors, packets it does not rewrite."""
-    ip = ip_header(meta, i)
-    end = packet_end(meta, i)
-    if ip < 0 or ip + 20 > end:
+    ip, hlen, end = datagram(pool, meta, i)
+    if ip < 0:
         return -drops.NO_IP_HEADER
     now32 = I((U(now) >> U(TIME_SHIFT)) & LOW32)
-    hlen = (I(pool[ip]) & 0xF) * 4
-    total = get16(pool, ip + 2)
-    if ip + total < end:
-        end = ip + total  # Ethernet padding is not part of the datagram
-    if hlen < 20 or ip + hlen > end:
-        return -drops.NO_IP_HEADER
     l4, proto, sport, dport, ok = flow_of(pool, ip, hlen, end, protos)
     spec = SPEC_WIDTH * in_port
     kind = I(specs[spec])
@@ -658,14 +669,9 @@ def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_p
     whose flow has a fresh mapping (sending to `in_port` when that is >= 0) is
     rewritten; returns the mapping's output, or -1 for everything else (the
     caller's slow path decides, touching nothing this did not)."""
-    ip = ip_header(meta, i)
-    end = packet_end(meta, i)
-    if ip < 0 or ip + 20 > end:
+    ip, hlen, end = datagram(pool, meta, i)
+    if ip < 0:
         return -1
-    hlen = (I(pool[ip]) & 0xF) * 4
-    total = get16(pool, ip + 2)
-    if ip + total < end:
-        end = ip + total  # Ethernet padding is not part of the datagram
     proto = I(pool[ip + 9])
     l4 = ip + hlen
     if proto == TCP:
@@ -676,7 +682,7 @@ def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_p
             return -1
     else:
         return -1
-    if hlen < 20 or (get16(pool, ip + 6) & 0x1FFF) != 0:
+    if (get16(pool, ip + 6) & 0x1FFF) != 0:
         return -1
     saddr = get32(pool, ip + 12)
     daddr = get32(pool, ip + 16)

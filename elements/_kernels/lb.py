@@ -19,10 +19,9 @@ from nfv import drops
 from nfv.jit import kernel, kernel_call
 from nfv.elements._kernels import flows
 from nfv.elements._kernels.flows import (
-    I, ICMP, LOW32, SWEEP_FULL, SWEEP_NEW, TCP, TIME_SHIFT, U, add_mapping,
+    I, ICMP, LOW32, SWEEP_FULL, SWEEP_NEW, TCP, TIME_SHIFT, U, add_mapping, datagram,
     flow_of, get16, get32, is_icmp_error, key_words, lookup_live, mark_done,
     rewrite_hit, rewrite_packet, slot_output, sweep, touch_slot, translate_icmp_error)
-from nfv.elements._kernels.packet import ip_header, packet_end
 
 OTHER = 2          # the output for everything the balancer does not carry
 
@@ -65,15 +64,8 @@ def balance(pool, meta, i, slots, counts, params, maglev, backends, conns, now, 
             mask, vip, vport, protos, has_other):
     """Map or rewrite one packet; returns output 0 (to a backend), 1 (to a client),
     OTHER, or -reason."""
-    ip = ip_header(meta, i)
-    end = packet_end(meta, i)
-    if ip < 0 or ip + 20 > end:
-        return -drops.NO_IP_HEADER
-    hlen = (I(pool[ip]) & 0xF) * 4
-    total = get16(pool, ip + 2)
-    if ip + total < end:
-        end = ip + total  # Ethernet padding is not part of the datagram
-    if hlen < 20 or ip + hlen > end:
+    ip, hlen, end = datagram(pool, meta, i)
+    if ip < 0:
         return -drops.NO_IP_HEADER
     now32 = I((U(now) >> U(TIME_SHIFT)) & LOW32)
     daddr = get32(pool, ip + 16)
