@@ -248,7 +248,7 @@ class IPLoadBalancer(Element):
         # As RewriterBase's: worth it only when the table outgrows the caches.
         if self.slot_count() * 32 < (4 << 20):
             return None
-        return Kernel("lb:warm", constants=(self.slot_count() - 1,))
+        return (Kernel("lb:warm", constants=(self.slot_count() - 1,)), Kernel("lb:warm_load"))
 
     # -- handlers ----------------------------------------------------------------------
 

@@ -295,7 +295,8 @@ class RewriterBase(Element, abstract=True):
         # 64k flows already fill 8 MB).
         if self.slot_count() * 32 < (256 << 10):
             return None
-        return Kernel("flows:warm_flow", constants=(self.slot_count() - 1,))
+        return (Kernel("flows:warm_flow", constants=(self.slot_count() - 1,)),
+                Kernel("flows:warm_flow_load"))
 
     def read_handler(self, name, state):
         if name in COUNT_HANDLERS:

@@ -619,25 +619,53 @@ def rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_
 
 
 @kernel
-def touch_slot(pool, meta, i, slots, mask):
-    """Prefetch the slot an untagged Ethernet/IPv4 frame's forward key hashes to, so
-    the real pass finds it in cache (a guess: a wrong one warms a useless line)."""
+def home_slot(pool, meta, i, mask):
+    """The slot an untagged Ethernet/IPv4 frame's forward key hashes to (a guess made
+    before any header check: a wrong one only warms a useless line), or -1."""
     at = I(meta[i].offset) + 14
     if at + 24 > pool.shape[0]:
-        return 0
+        return -1
     hlen = (I(pool[at]) & 0xF) * 4
     if at + hlen + 4 > pool.shape[0]:
-        return 0
+        return -1
     k0, k1 = key_words(get32(pool, at + 12), get32(pool, at + 16),
                        get16(pool, at + hlen), get16(pool, at + hlen + 2), I(pool[at + 9]))
-    prefetch(slots, 4 * I(flow_hash(k0, k1) & U(mask)))
+    return I(flow_hash(k0, k1) & U(mask))
+
+
+# The warm-up runs in two loops over the batch (codegen's staged warm kernels).
+# The first finds each packet's home slot, starts its line loading and notes the
+# slot in the packet's spare metadata word; the second loads those slots in a loop
+# so small that many of its misses are in flight at once (a loop that also parsed
+# headers and hashed kept only a few).  The real pass then finds its lines in cache.
+
+@kernel
+def note_slot(pool, meta, i, slots, mask):
+    s = home_slot(pool, meta, i, mask)
+    if s >= 0:
+        meta[i].reserved1 = s + 1
     return 0
 
 
 @kernel
+def load_slot(meta, i, slots):
+    s = I(meta[i].reserved1)
+    if s == 0:
+        return 0
+    meta[i].reserved1 = 0  # spare words are zero outside the warm-up
+    return I(slots[4 * (s - 1) + 1] & U(1))
+
+
+@kernel
 def warm_flow(pool, meta, i, slots, counts, params, specs, patterns, mask):
-    """The rewriters' warm kernel (it is given every state array of the element)."""
-    return touch_slot(pool, meta, i, slots, mask)
+    """The rewriters' first warm-up stage (given every state array of the element)."""
+    return note_slot(pool, meta, i, slots, mask)
+
+
+@kernel
+def warm_flow_load(pool, meta, i, slots, counts, params, specs, patterns):
+    """The rewriters' second warm-up stage."""
+    return load_slot(meta, i, slots)
 
 
 @kernel

@@ -21,7 +21,7 @@ from nfv.elements._kernels import flows
 from nfv.elements._kernels.flows import (
     I, ICMP, LOW32, SWEEP_FULL, SWEEP_NEW, TCP, TIME_SHIFT, U, add_mapping, datagram,
     flow_of, get16, get32, is_icmp_error, key_words, lookup_live, mark_done,
-    rewrite_hit, rewrite_packet, slot_output, sweep, touch_slot, translate_icmp_error)
+    load_slot, note_slot, rewrite_hit, rewrite_packet, slot_output, sweep, translate_icmp_error)
 
 OTHER = 2          # the output for everything the balancer does not carry
 
@@ -142,5 +142,11 @@ def balance_packet(pool, meta, i, slots, counts, params, maglev, backends, conns
 
 @kernel
 def warm(pool, meta, i, slots, counts, params, maglev, backends, conns, mask):
-    """IPLoadBalancer's warm kernel: the flow table's, given this element's arrays."""
-    return touch_slot(pool, meta, i, slots, mask)
+    """IPLoadBalancer's first warm-up stage: the flow table's (flows.note_slot)."""
+    return note_slot(pool, meta, i, slots, mask)
+
+
+@kernel
+def warm_load(pool, meta, i, slots, counts, params, maglev, backends, conns):
+    """IPLoadBalancer's second warm-up stage (flows.load_slot)."""
+    return load_slot(meta, i, slots)
