@@ -653,7 +653,10 @@ def load_slot(meta, i, slots):
     if s == 0:
         return 0
     meta[i].reserved1 = 0  # spare words are zero outside the warm-up
-    return I(slots[4 * (s - 1) + 1] & U(1))
+    s -= 1
+    if s & 1:  # the last slot of its line: a probe past it goes on in the next line
+        return I((slots[4 * s + 1] ^ slots[(4 * s + 5) % slots.shape[0]]) & U(1))
+    return I(slots[4 * s + 1] & U(1))
 
 
 @kernel
