@@ -91,7 +91,13 @@ full[0] -> ToDevice(0);  full[1] -> ToDevice(1);
 """
 
 # compiled in the background while earlier tests run (tests/conftest.py)
-PREBUILD = [(CONFIG, "both")]
+# kc: a pattern (source NAT) and a keep input on one table
+KEEP_CLASH = f"""
+kc :: IPRewriter(pattern {NAT_IP} 1024-1024 - - 1 0, keep 1 0, CAPACITY 16);
+FromDevice(0) -> MarkIPHeader(14) -> [0] kc [0] -> ToDevice(0);
+FromDevice(1) -> MarkIPHeader(14) -> [1] kc [1] -> ToDevice(1);
+"""
+PREBUILD = [(CONFIG, "both"), (KEEP_CLASH, "host")]
 
 
 # -- packets ------------------------------------------------------------------------------
@@ -398,6 +404,26 @@ def test_keep_maps_the_flow_unchanged(nf_factory):
     assert nf.read("sp.table") == \
         f"udp (10.0.0.5, 5000, {SERVER}, 53) => (10.0.0.5, 5000, {SERVER}, 53) [1]"
     assert counts(nf, "sp", "size", "created") == {"size": 1, "created": 1}
+
+
+@pytest.mark.host_only("the same kernel code as [host]; one config fewer to build for the VM")
+def test_keep_refuses_a_flow_whose_reply_is_another_mappings(nf_factory):
+    """A kept flow equal to a mapping's rewritten tuple would put that mapping's reply
+    key in the table twice: it is dropped (no-port) and the mapping keeps working."""
+    nf = nf_factory(KEEP_CLASH)
+    inside = udp("10.0.0.5", SERVER, 5000, 53)
+    assert run(nf, [inside], INSIDE) == {OUTSIDE: [rewritten(inside, src=NAT_IP, sport=1024)]}
+    clash = udp(NAT_IP, SERVER, 1024, 53)            # into the keep input
+    assert run(nf, [clash], OUTSIDE) == {}
+    assert drops_of(nf) == {drops.NO_PORT: 1}
+    reply = udp(SERVER, NAT_IP, 53, 1024)
+    assert run(nf, [reply], OUTSIDE) == {INSIDE: [rewritten(reply, dst="10.0.0.5", dport=5000)]}
+    assert counts(nf, "kc", "size", "created", "port_drops") == \
+        {"size": 1, "created": 1, "port_drops": 1}
+    # a kept flow whose reply is free is mapped as before
+    other = udp("198.51.100.7", SERVER, 4000, 53)
+    assert run(nf, [other], OUTSIDE) == {OUTSIDE: [other]}
+    assert nf.read("kc.size") == "2"
 
 
 def test_pass_sends_unmapped_packets_unchanged_and_maps_nothing(nf_factory):

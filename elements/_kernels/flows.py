@@ -573,6 +573,7 @@ def rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_
             if counts[SIZE] >= params[CAPACITY]:
                 counts[FULL_DROPS] += U(1)
                 return -drops.TABLE_FULL
+        picked = False  # a source port chosen by pick_port (its reply flow is known free)
         if kind == SPEC_KEEP:
             fout = I(specs[spec + 1])
             rout = I(specs[spec + 2])
@@ -597,15 +598,19 @@ def rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_
                 if nsport < 0:
                     counts[PORT_DROPS] += U(1)
                     return -drops.NO_PORT
+                picked = True
             else:
                 nsport = sport
-                if proto == ICMP:
-                    rk0, rk1 = key_words(ndaddr, nsaddr, 0, nsport, proto)
-                else:
-                    rk0, rk1 = key_words(ndaddr, nsaddr, ndport, nsport, proto)
-                if lookup_live(slots, mask, counts, params, now32, rk0, rk1) >= 0:
-                    counts[PORT_DROPS] += U(1)  # the reply flow is another mapping's
-                    return -drops.NO_PORT
+        if not picked:
+            # No port was picked: the reply flow must not be another mapping's already
+            # (a kept flow that is some mapping's rewritten tuple, say).
+            if proto == ICMP:
+                rk0, rk1 = key_words(ndaddr, nsaddr, 0, nsport, proto)
+            else:
+                rk0, rk1 = key_words(ndaddr, nsaddr, ndport, nsport, proto)
+            if lookup_live(slots, mask, counts, params, now32, rk0, rk1) >= 0:
+                counts[PORT_DROPS] += U(1)
+                return -drops.NO_PORT
         s = add_mapping(slots, mask, counts, now32, proto, saddr, daddr, sport, dport,
                         nsaddr, ndaddr, nsport, ndport, fout, rout)
     w2 = slots[4 * s + 2]
