@@ -55,7 +55,8 @@ q2[1] -> ToDevice(2);
 """
 
 # compiled in the background while earlier tests run (tests/conftest.py)
-PREBUILD = [(CONFIG, "both")]
+PREBUILD = [(CONFIG, "both"),
+            (CONFIG.replace("ENTRY_CAPACITY 2", "ENTRY_CAPACITY 4"), "both")]
 
 
 def run(nf, packets, port) -> dict:

@@ -27,8 +27,8 @@ import numpy as np
 from nfv.jit import kernel, kernel_call
 
 from nfv import drops
-from nfv.elements._kernels.packet import (ip_header, load16, load32, packet_end, prefetch,
-                                          store16, store32)
+from nfv.elements._kernels.packet import (NO_NET_HEADER, ip_header, load16, load32,
+                                          packet_end, store16, store32)
 
 U = np.uint64
 I = np.int64  # (int() of a uint64 stays unsigned in Numba, and uint64 + int64 is a float)
@@ -677,39 +677,30 @@ def warm_flow_load(pool, meta, i, slots, counts, params, specs, patterns):
 
 
 @kernel
-def rewrite_ports(pool, ip, l4, proto, saddr, daddr, sport, dport, w2, w3):
-    """rewrite_packet for a TCP or UDP packet whose addresses and ports the caller has
-    read, with slot words w2/w3: stores without comparing, checksum folds without loops."""
-    nsaddr = I(w2 >> U(32))
-    ndaddr = I(w2 & LOW32)
-    nsport = I(w3 >> U(48))
-    ndport = I((w3 >> U(32)) & U(0xFFFF))
-    addr_delta = addr_change(saddr, nsaddr) + addr_change(daddr, ndaddr)
-    store32(pool, ip + 12, nsaddr)
-    store32(pool, ip + 16, ndaddr)
-    patch_checksum(pool, ip + 10, addr_delta)
-    store16(pool, l4, nsport)
-    store16(pool, l4 + 2, ndport)
-    delta = addr_delta + word_change(sport, nsport) + word_change(dport, ndport)
-    if proto == TCP:
-        patch_checksum(pool, l4 + 16, delta)
-    elif get16(pool, l4 + 6) != 0:  # a UDP checksum of 0 means none: keep it 0
-        patch_checksum(pool, l4 + 6, delta)
-        if get16(pool, l4 + 6) == 0:
-            store16(pool, l4 + 6, 0xFFFF)  # RFC 768: a computed 0 is sent as all ones
-
-
-@kernel
 def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_port):
     """The common case, inline: a first-fragment TCP or UDP packet (per `protos`)
     whose flow has a fresh mapping (sending to `in_port` when that is >= 0) is
     rewritten; returns the mapping's output, or -1 for everything else (the
-    caller's slow path decides, touching nothing this did not)."""
-    ip, hlen, end = datagram(pool, meta, i)
-    if ip < 0:
+    caller's slow path decides, touching nothing this did not).
+
+    One body on purpose, calling no other inlined kernel: each one it called would
+    be inlined again at every call site, and Numba's IR-level inlining cost ~2 s of
+    compiling per rewriter input (a config with a dozen rewriters took minutes).
+    It is datagram, get16/get32, key_words, flow_hash, find, timeout_of and
+    rewrite_packet above, written out; test_nat checks it against scapy.
+    """
+    ip = I(meta[i].net_offset)
+    end = I(meta[i].offset) + I(meta[i].length)
+    if ip == I(NO_NET_HEADER) or ip + 20 > end:
         return -1
+    hlen = (I(pool[ip]) & 0xF) * 4
+    total = (I(pool[ip + 2]) << 8) | I(pool[ip + 3])
+    if ip + total < end:
+        end = ip + total  # Ethernet padding is not part of the datagram
     proto = I(pool[ip + 9])
     l4 = ip + hlen
+    if hlen < 20 or ((I(pool[ip + 6]) & 0x1F) | I(pool[ip + 7])) != 0:
+        return -1  # (a later fragment has no ports)
     if proto == TCP:
         if (protos & 1) == 0 or l4 + 20 > end:
             return -1
@@ -718,33 +709,80 @@ def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_p
             return -1
     else:
         return -1
-    if (get16(pool, ip + 6) & 0x1FFF) != 0:
-        return -1
-    saddr = get32(pool, ip + 12)
-    daddr = get32(pool, ip + 16)
-    sport = get16(pool, l4)
-    dport = get16(pool, l4 + 2)
-    k0, k1 = key_words(saddr, daddr, sport, dport, proto)
-    s = find(slots, mask, k0, k1)
-    if s < 0:
-        return -1
-    w1 = slots[4 * s + 1]
+    saddr = ((I(pool[ip + 12]) << 24) | (I(pool[ip + 13]) << 16)
+             | (I(pool[ip + 14]) << 8) | I(pool[ip + 15]))
+    daddr = ((I(pool[ip + 16]) << 24) | (I(pool[ip + 17]) << 16)
+             | (I(pool[ip + 18]) << 8) | I(pool[ip + 19]))
+    sport = (I(pool[l4]) << 8) | I(pool[l4 + 1])
+    dport = (I(pool[l4 + 2]) << 8) | I(pool[l4 + 3])
+    # key_words, flow_hash and find
+    k0 = (U(saddr) << U(32)) | U(daddr)
+    k1 = VALID | (U(proto) << U(32)) | (U(sport) << U(16)) | U(dport)
+    h = (k0 * U(0x9E3779B97F4A7C15)) ^ (k1 * U(0xC2B2AE3D27D4EB4F))
+    h ^= h >> U(29)
+    h *= U(0xBF58476D1CE4E5B9)
+    h ^= h >> U(32)
+    s = I(h & U(mask))
+    while True:
+        w1 = slots[4 * s + 1]
+        if w1 == U(0):
+            return -1
+        if (w1 & KEY_BITS) == k1 and slots[4 * s] == k0:
+            break
+        s = (s + 1) & mask
     out = I((w1 >> OUT_SHIFT) & U(0xFF))
     if in_port >= 0 and out != in_port:
         return -1
+    # fresh, and refresh only when worth a write (see `refresh`)
+    if proto == TCP and (w1 >> FLAG_SHIFT) & U(FLAG_DONE) != U(0):
+        t = params[TCP_DONE_TIMEOUT]
+    elif proto == TCP:
+        t = params[TCP_TIMEOUT]
+    else:
+        t = params[UDP_TIMEOUT]
     w3 = slots[4 * s + 3]
     now32 = (U(now) >> U(TIME_SHIFT)) & LOW32
     age = (now32 - (w3 & LOW32)) & LOW32
-    t = timeout_of(w1, params)
     if age > t + (t >> U(4)):
         return -1
-    if age > (t >> U(4)):  # (see refresh: most hits leave the line clean)
+    if age > (t >> U(4)):
         slots[4 * s + 3] = (w3 & ~LOW32) | now32
     w2 = slots[4 * s + 2]
-    rewrite_ports(pool, ip, l4, proto, saddr, daddr, sport, dport, w2, w3)
+    # rewrite_packet's TCP/UDP case: the new tuple, and both checksums patched (RFC 1624 eqn. 3: add
+    # ~old + new for each changed 16-bit word, 0xFFFF - x being ~x for 16 bits)
+    nsaddr = I(w2 >> U(32))
+    ndaddr = I(w2 & LOW32)
+    nsport = I(w3 >> U(48))
+    ndport = I((w3 >> U(32)) & U(0xFFFF))
+    addrs = ((0xFFFF - (saddr >> 16)) + (0xFFFF - (saddr & 0xFFFF)) + (nsaddr >> 16)
+             + (nsaddr & 0xFFFF) + (0xFFFF - (daddr >> 16)) + (0xFFFF - (daddr & 0xFFFF))
+             + (ndaddr >> 16) + (ndaddr & 0xFFFF))
+    ports = (0xFFFF - sport) + nsport + (0xFFFF - dport) + ndport
+    for k in range(4):
+        pool[ip + 12 + k] = (nsaddr >> (24 - 8 * k)) & 0xFF
+        pool[ip + 16 + k] = (ndaddr >> (24 - 8 * k)) & 0xFF
+    pool[l4] = nsport >> 8
+    pool[l4 + 1] = nsport & 0xFF
+    pool[l4 + 2] = ndport >> 8
+    pool[l4 + 3] = ndport & 0xFF
+    v = (0xFFFF - ((I(pool[ip + 10]) << 8) | I(pool[ip + 11]))) + addrs
+    v = (v & 0xFFFF) + (v >> 16)
+    v = 0xFFFF - ((v & 0xFFFF) + (v >> 16))
+    pool[ip + 10] = v >> 8
+    pool[ip + 11] = v & 0xFF
+    c = l4 + 16 if proto == TCP else l4 + 6
+    old = (I(pool[c]) << 8) | I(pool[c + 1])
+    if proto == TCP or old != 0:  # a UDP checksum of 0 means none: keep it 0
+        v = (0xFFFF - old) + addrs + ports
+        v = (v & 0xFFFF) + (v >> 16)
+        v = 0xFFFF - ((v & 0xFFFF) + (v >> 16))
+        if v == 0 and proto == UDP:
+            v = 0xFFFF  # RFC 768: a computed 0 is sent as all ones
+        pool[c] = v >> 8
+        pool[c + 1] = v & 0xFF
     if proto == TCP and track_tcp and (pool[l4 + 13] & 0x05) != 0:
         mark_done(slots, mask, s, I(now32))
-    meta[i].dst_ip = I(w2 & LOW32)  # next-hop lookups after us see the new destination
+    meta[i].dst_ip = ndaddr  # next-hop lookups after us see the new destination
     return out
 
 

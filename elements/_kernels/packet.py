@@ -1,10 +1,6 @@
 """Small helpers kernels share: header offsets, checksums, byte access."""
 
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
 from nfv.jit import kernel
 
@@ -72,26 +68,3 @@ def ip_header(meta, i):
 @kernel
 def packet_end(meta, i):
     return int(meta[i].offset) + int(meta[i].length)
-
-
-@intrinsic
-def prefetch(typingctx, array, index):
-    """Start loading array[index]'s cache line (x86 prefetcht0) and go on at once.
-
-    A plain load in a warm-up loop waits in the reorder buffer for its miss, so only
-    a few packets' misses overlap; a prefetch retires at once, so a batch's worth of
-    misses are in flight together.  No symbol: LLVM emits the instruction itself.
-    """
-    def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
-                                       wraparound=False)
-        byte_ptr = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        # (address, 0 = read, 3 = keep in all cache levels, 1 = data cache)
-        builder.call(fn, [builder.bitcast(ptr, byte_ptr), i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-    return types.void(array, index), codegen
