@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import re
 
-
 from nfv import argtypes
 from nfv.element import Arg, Element, Handler, Kernel, StateArray
 from nfv.elements.nat import mapping_lines, table_slots, time_units

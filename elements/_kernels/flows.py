@@ -209,14 +209,6 @@ def fresh(slots, s, now32, params):
     return age_of(slots, s, now32) <= t + (t >> U(4))
 
 
-@kernel
-def refresh(slots, s, now32, params):
-    """Note a packet at now32 in slot s, when its time is stale enough to be worth a write."""
-    t = timeout_of(slots[4 * s + 1], params)
-    if age_of(slots, s, now32) > (t >> U(4)):
-        slots[4 * s + 3] = (slots[4 * s + 3] & ~LOW32) | U(now32)
-
-
 @kernel_call
 def alive(slots, mask, s, now32, params):
     """A mapping lives while either of its two slots is fresh."""
@@ -301,8 +293,11 @@ def lookup_live(slots, mask, counts, params, now32, k0, k1):
     s = find(slots, mask, k0, k1)
     if s < 0:
         return -1
-    if fresh(slots, s, now32, params):
-        refresh(slots, s, now32, params)
+    t = timeout_of(slots[4 * s + 1], params)
+    age = age_of(slots, s, now32)
+    if age <= t + (t >> U(4)):  # fresh (see above)
+        if age > (t >> U(4)):   # and worth a write
+            slots[4 * s + 3] = (slots[4 * s + 3] & ~LOW32) | U(now32)
         return s
     if alive(slots, mask, s, now32, params):  # the other direction is still fresh
         slots[4 * s + 3] = (slots[4 * s + 3] & ~LOW32) | U(now32)
@@ -683,11 +678,12 @@ def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_p
     rewritten; returns the mapping's output, or -1 for everything else (the
     caller's slow path decides, touching nothing this did not).
 
-    One body on purpose, calling no other inlined kernel: each one it called would
-    be inlined again at every call site, and Numba's IR-level inlining cost ~2 s of
-    compiling per rewriter input (a config with a dozen rewriters took minutes).
-    It is datagram, get16/get32, key_words, flow_hash, find, timeout_of and
-    rewrite_packet above, written out; test_nat checks it against scapy.
+    One body on purpose, calling only key_words and flow_hash (which call nothing):
+    every kernel it called would be inlined again, with its own callees, at every
+    call site, and Numba's IR-level inlining cost ~2 s of compiling per rewriter
+    input when it called its ~50 small helpers.  It is datagram, get16/get32, find,
+    timeout_of and rewrite_packet above, written out; test_nat checks it against
+    scapy.
     """
     ip = I(meta[i].net_offset)
     end = I(meta[i].offset) + I(meta[i].length)
@@ -715,14 +711,10 @@ def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_p
              | (I(pool[ip + 18]) << 8) | I(pool[ip + 19]))
     sport = (I(pool[l4]) << 8) | I(pool[l4 + 1])
     dport = (I(pool[l4 + 2]) << 8) | I(pool[l4 + 3])
-    # key_words, flow_hash and find
-    k0 = (U(saddr) << U(32)) | U(daddr)
-    k1 = VALID | (U(proto) << U(32)) | (U(sport) << U(16)) | U(dport)
-    h = (k0 * U(0x9E3779B97F4A7C15)) ^ (k1 * U(0xC2B2AE3D27D4EB4F))
-    h ^= h >> U(29)
-    h *= U(0xBF58476D1CE4E5B9)
-    h ^= h >> U(32)
-    s = I(h & U(mask))
+    # find, written out (the key and its hash are the table's own helpers: a hit
+    # path hashing differently would still work, through the slow path, only slower)
+    k0, k1 = key_words(saddr, daddr, sport, dport, proto)
+    s = I(flow_hash(k0, k1) & U(mask))
     while True:
         w1 = slots[4 * s + 1]
         if w1 == U(0):
@@ -733,7 +725,7 @@ def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_p
     out = I((w1 >> OUT_SHIFT) & U(0xFF))
     if in_port >= 0 and out != in_port:
         return -1
-    # fresh, and refresh only when worth a write (see `refresh`)
+    # fresh, and refresh only when worth a write (see the note above `fresh`)
     if proto == TCP and (w1 >> FLAG_SHIFT) & U(FLAG_DONE) != U(0):
         t = params[TCP_DONE_TIMEOUT]
     elif proto == TCP:
@@ -748,8 +740,9 @@ def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_p
     if age > (t >> U(4)):
         slots[4 * s + 3] = (w3 & ~LOW32) | now32
     w2 = slots[4 * s + 2]
-    # rewrite_packet's TCP/UDP case: the new tuple, and both checksums patched (RFC 1624 eqn. 3: add
-    # ~old + new for each changed 16-bit word, 0xFFFF - x being ~x for 16 bits)
+    # rewrite_packet's TCP/UDP case: the new tuple, and both checksums patched
+    # (RFC 1624 eqn. 3: add ~old + new for each changed 16-bit word, 0xFFFF - x
+    # being ~x for 16 bits)
     nsaddr = I(w2 >> U(32))
     ndaddr = I(w2 & LOW32)
     nsport = I(w3 >> U(48))
