@@ -377,7 +377,7 @@ class CheckedRun:
         self.log = work / "check.log"
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
-                ["nice", "-n", "5", sys.executable, str(work / "check.py"), json.dumps(configs),
+                ["nice", "-n", "19", sys.executable, str(work / "check.py"), json.dumps(configs),
                  str(self.frames_file), str(MAX_EXAMPLES), str(MAX_FRAMES)],
                 cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
 
