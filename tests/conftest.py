@@ -332,7 +332,8 @@ def nf_factory(nf_cache, target):
 # -- work started in the background -----------------------------------------------------
 #
 # Compiling is most of the suite's time, and a test mostly uses one core.  So when
-# collection ends two background processes at nice 19 (a busy-polling VM under test must not starve) start on the other core:
+# collection ends two background processes start on the other core, at nice 19 (a
+# busy-polling VM under test must not starve):
 #  - test_malformed.py's bounds-checked build (minutes of compiling in a subprocess
 #    whose result only its tests read);
 #  - tests/prebuild.py, which builds the network functions named by the collected
