@@ -20,7 +20,7 @@ define($IN_IP   10.0.0.1,            // our address inside (NIC 0)
        $OUT_MAC 02:00:00:00:02:01,   // our NIC 1
        $OUT_NET 192.0.2.0/24,        // the outside subnet, reached directly
        $GATEWAY 192.0.2.254,         // the next hop for everything else outside
-       $FLOWS   65536)               // mappings the NAT holds (128 bytes each)
+       $FLOWS   65536)               // mappings the NAT holds (256 bytes each)
 
 // The translation tables: new flows from inside (input 0) get a mapping; from
 // outside (input 1) only replies to mapped flows pass.

@@ -12,7 +12,7 @@ import re
 
 from nfv import argtypes
 from nfv.element import Arg, Element, Handler, Kernel, StateArray
-from nfv.elements.nat import mapping_lines, table_slots, time_units
+from nfv.elements.nat import WARM_TABLE_BYTES, mapping_lines, table_slots, time_units
 from nfv.errors import ArgError
 from nfv.tables import maglev
 
@@ -134,7 +134,7 @@ class IPLoadBalancer(Element):
                      Default min(255, TABLE_SIZE/10); up to 65535 (more than 255
                      doubles the table's memory).
         CAPACITY     integer (keyword): connections the table holds. Default 16384
-                     (128 bytes a connection).
+                     (256 bytes a connection).
         TCP_TIMEOUT, TCP_DONE_TIMEOUT, UDP_TIMEOUT   time (keyword): as IPRewriter's.
                      Defaults 24h, 240s, 5min.
 
@@ -245,9 +245,10 @@ class IPLoadBalancer(Element):
 
     def warm_kernel(self):
         # As RewriterBase's: worth it only when the table outgrows the caches.
-        if self.slot_count() * 32 < (4 << 20):
+        if self.slot_count() * 32 <= WARM_TABLE_BYTES:
             return None
-        return (Kernel("lb:warm", constants=(self.slot_count() - 1,)), Kernel("lb:warm_load"))
+        return (Kernel("lb:warm", constants=(self.slot_count() - 1,)), Kernel("lb:warm_load"),
+                Kernel("lb:warm_probe"))
 
     # -- handlers ----------------------------------------------------------------------
 

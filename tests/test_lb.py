@@ -55,8 +55,8 @@ lb2[1] -> ToDevice(3);
 
 # (lb's CAPACITY, flows in the spread tests) per target.  The unikernel's handlers
 # copy an element's state over the console (~4 KB/s) and read arrays over 64 KiB
-# as zeros: 512 connections keep lb's table at 64 KiB.
-SIZES = {"host": (4096, 3000), "unikernel": (512, 500)}
+# as zeros: 256 connections keep lb's table at 64 KiB.
+SIZES = {"host": (4096, 3000), "unikernel": (256, 250)}
 
 # the config with a 64k-connection balancer added (its table is warmed before each pass)
 BIG_TABLE = CONFIG.replace("lb2 ::", "big :: IPLoadBalancer(192.0.2.30, 80, 10.0.3.1 10.0.3.2, "
@@ -193,7 +193,7 @@ def test_backends_share_new_connections(nf_factory, target):
     n = SIZES[target][1]
     got = Counter(assign(nf, [client(i, proto="tcp" if i % 2 else "udp") for i in range(n)]))
     # Each backend holds 50 or 51 of the 251 entries: a fair share is n/5, within
-    # five binomial standard deviations (3000 flows: 600 +- 110; 500: 100 +- 45).
+    # five binomial standard deviations (3000 flows: 600 +- 110; 250: 50 +- 32).
     assert set(got) == set(BACKENDS)
     for b, count in got.items():
         assert abs(count - n / 5) < spread(n), (b, count)
@@ -527,7 +527,7 @@ def test_malformed_packets_in_the_bounds_checked_build():
     assert nf.read("lb2.size") == "1"
 
 
-@pytest.mark.host_only("a 64k-connection table (8 MiB) is too big to copy over the VM's console")
+@pytest.mark.host_only("a 64k-connection table (16 MiB) is too big to copy over the VM's console")
 def test_a_big_table_is_warmed_before_the_pass(nf_factory):
     nf = nf_factory(BIG_TABLE)
     assert "# warm big" in nf.host.pipeline.source

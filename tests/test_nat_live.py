@@ -69,9 +69,9 @@ def nat(request):
             from nfv.unikernel.build import build_image
             from nfv.unikernel.vm import VM
 
-            # 65,536 mappings take 8 MiB of table: the NAT's VM gets 16 MiB.
-            image = build_image(NAT, memory=16 << 20)
-            runner = VM(image.path, nics=["tap:ntin", "tap:ntout"], memory="16M",
+            # 65,536 mappings take 16 MiB of table: the NAT's VM gets 24 MiB.
+            image = build_image(NAT, memory=24 << 20)
+            runner = VM(image.path, nics=["tap:ntin", "tap:ntout"], memory="24M",
                         netns=ns["nat"])
         else:
             from nfv.live import LiveHost

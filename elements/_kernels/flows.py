@@ -1,10 +1,12 @@
 """The flow table the rewriters (NAT) and the load balancer share, and their packet kernels.
 
 Design note: nfv/tables/FLOWS.md.  In short: one open-addressing hash table
-(linear probing, 2^k slots of 32 bytes, at most half full) holds two keys per
-mapping, the packet's flow and its reply flow; each slot carries the whole
+(linear probing, 2^k slots of 32 bytes, at most a quarter full) holds two keys
+per mapping, the packet's flow and its reply flow; each slot carries the whole
 rewritten tuple, its output and its last-seen time, so a packet's lookup and
-rewrite touch one cache line.  Slot words (uint64):
+rewrite touch one cache line.  A key's home is the first slot of a 64-byte line
+(its hash with the low bit cleared), so a probe starts at a line's start.
+Slot words (uint64):
 
     w0  key: source address << 32 | destination address
     w1  VALID (bit 63) | flags << 48 | output << 40 | protocol << 32
@@ -120,7 +122,7 @@ def key_words(saddr, daddr, sport, dport, proto):
 @kernel
 def find(slots, mask, k0, k1):
     """The slot holding key (k0, k1), or -1."""
-    s = I(flow_hash(k0, k1) & U(mask))
+    s = I(flow_hash(k0, k1) & U(mask ^ 1))
     while True:
         w1 = slots[4 * s + 1]
         if w1 == U(0):
@@ -134,7 +136,7 @@ def find(slots, mask, k0, k1):
 def place(slots, mask, k0, k1, w2, w3):
     """Store a key known to be absent in the first free slot of its probe run
     (k1 may carry the output and flags; they are not part of the key)."""
-    s = I(flow_hash(k0, k1 & KEY_BITS) & U(mask))
+    s = I(flow_hash(k0, k1 & KEY_BITS) & U(mask ^ 1))
     while slots[4 * s + 1] != U(0):
         s = (s + 1) & mask
     slots[4 * s] = k0
@@ -154,7 +156,7 @@ def remove(slots, mask, s):
         w1 = slots[4 * j + 1]
         if w1 == U(0):
             break
-        home = I(flow_hash(slots[4 * j], w1 & KEY_BITS) & U(mask))
+        home = I(flow_hash(slots[4 * j], w1 & KEY_BITS) & U(mask ^ 1))
         # j may fill the hole unless its home lies cyclically in (hole, j]
         if hole <= j:
             stays = hole < home <= j
@@ -619,31 +621,39 @@ def rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_
 
 
 @kernel
-def home_slot(pool, meta, i, mask):
-    """The slot an untagged Ethernet/IPv4 frame's forward key hashes to (a guess made
-    before any header check: a wrong one only warms a useless line), or -1."""
-    at = I(meta[i].offset) + 14
-    if at + 24 > pool.shape[0]:
-        return -1
-    hlen = (I(pool[at]) & 0xF) * 4
-    if at + hlen + 4 > pool.shape[0]:
-        return -1
-    k0, k1 = key_words(get32(pool, at + 12), get32(pool, at + 16),
-                       get16(pool, at + hlen), get16(pool, at + hlen + 2), I(pool[at + 9]))
-    return I(flow_hash(k0, k1) & U(mask))
+def fingerprint(k0, k1):
+    """16 bits of a key, for the warm-up to tell its slot from its neighbours' cheaply
+    (a false match only leaves a line unwarmed)."""
+    x = k0 ^ k1
+    x ^= x >> U(32)
+    x ^= x >> U(16)
+    return I(x & U(0xFFFF))
 
 
-# The warm-up runs in two loops over the batch (codegen's staged warm kernels).
-# The first finds each packet's home slot, starts its line loading and notes the
-# slot in the packet's spare metadata word; the second loads those slots in a loop
-# so small that many of its misses are in flight at once (a loop that also parsed
-# headers and hashed kept only a few).  The real pass then finds its lines in cache.
+# The warm-up runs in three loops over the batch (codegen's staged warm kernels), each
+# small enough that many packets' cache misses are in flight at once (one loop that
+# parsed, hashed and loaded kept only a few):
+#   note_slot   parses each packet's forward key (a guess made before any header check,
+#               assuming Ethernet + IPv4: a wrong one only warms a useless line) and
+#               notes its home slot and fingerprint in the packet's spare metadata;
+#   load_slot   loads each home line;
+#   probe_slot  looks for the fingerprint in the home line, now in cache, and loads the
+#               next line for the keys a probe run pushed past their home line (3 %
+#               at a quarter full), then clears the spare words.
+# The real pass then finds its lines in cache.
 
 @kernel
 def note_slot(pool, meta, i, slots, mask):
-    s = home_slot(pool, meta, i, mask)
-    if s >= 0:
-        meta[i].reserved1 = s + 1
+    at = I(meta[i].offset) + 14
+    if at + 24 > pool.shape[0]:
+        return 0
+    hlen = (I(pool[at]) & 0xF) * 4
+    if at + hlen + 4 > pool.shape[0]:
+        return 0
+    k0, k1 = key_words(get32(pool, at + 12), get32(pool, at + 16),
+                       get16(pool, at + hlen), get16(pool, at + hlen + 2), I(pool[at + 9]))
+    meta[i].reserved1 = I(flow_hash(k0, k1) & U(mask ^ 1)) + 1
+    meta[i].reserved0 = fingerprint(k0, k1)
     return 0
 
 
@@ -652,11 +662,24 @@ def load_slot(meta, i, slots):
     s = I(meta[i].reserved1)
     if s == 0:
         return 0
+    return I(slots[4 * (s - 1) + 1] & U(1))
+
+
+@kernel
+def probe_slot(meta, i, slots):
+    s = I(meta[i].reserved1) - 1
+    if s < 0:
+        return 0
+    fp = I(meta[i].reserved0)
     meta[i].reserved1 = 0  # spare words are zero outside the warm-up
-    s -= 1
-    if s & 1:  # the last slot of its line: a probe past it goes on in the next line
-        return I((slots[4 * s + 1] ^ slots[(4 * s + 5) % slots.shape[0]]) & U(1))
-    return I(slots[4 * s + 1] & U(1))
+    meta[i].reserved0 = 0
+    a1 = slots[4 * s + 1]
+    b1 = slots[4 * s + 5]
+    if a1 == U(0) or fingerprint(slots[4 * s], a1 & KEY_BITS) == fp:
+        return 0
+    if b1 == U(0) or fingerprint(slots[4 * s + 4], b1 & KEY_BITS) == fp:
+        return 0
+    return I(slots[(4 * s + 9) & (slots.shape[0] - 1)] & U(1))
 
 
 @kernel
@@ -669,6 +692,12 @@ def warm_flow(pool, meta, i, slots, counts, params, specs, patterns, mask):
 def warm_flow_load(pool, meta, i, slots, counts, params, specs, patterns):
     """The rewriters' second warm-up stage."""
     return load_slot(meta, i, slots)
+
+
+@kernel
+def warm_flow_probe(pool, meta, i, slots, counts, params, specs, patterns):
+    """The rewriters' third warm-up stage."""
+    return probe_slot(meta, i, slots)
 
 
 @kernel
@@ -714,7 +743,7 @@ def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_p
     # find, written out (the key and its hash are the table's own helpers: a hit
     # path hashing differently would still work, through the slow path, only slower)
     k0, k1 = key_words(saddr, daddr, sport, dport, proto)
-    s = I(flow_hash(k0, k1) & U(mask))
+    s = I(flow_hash(k0, k1) & U(mask ^ 1))
     while True:
         w1 = slots[4 * s + 1]
         if w1 == U(0):

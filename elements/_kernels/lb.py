@@ -21,7 +21,7 @@ from nfv.elements._kernels import flows
 from nfv.elements._kernels.flows import (
     I, ICMP, LOW32, SWEEP_FULL, SWEEP_NEW, TCP, TIME_SHIFT, U, add_mapping, datagram,
     flow_of, get16, get32, is_icmp_error, key_words, lookup_live, mark_done,
-    load_slot, note_slot, rewrite_hit, rewrite_packet, slot_output, sweep, translate_icmp_error)
+    load_slot, note_slot, probe_slot, rewrite_hit, rewrite_packet, slot_output, sweep, translate_icmp_error)
 
 OTHER = 2          # the output for everything the balancer does not carry
 
@@ -150,3 +150,9 @@ def warm(pool, meta, i, slots, counts, params, maglev, backends, conns, mask):
 def warm_load(pool, meta, i, slots, counts, params, maglev, backends, conns):
     """IPLoadBalancer's second warm-up stage (flows.load_slot)."""
     return load_slot(meta, i, slots)
+
+
+@kernel
+def warm_probe(pool, meta, i, slots, counts, params, maglev, backends, conns):
+    """IPLoadBalancer's third warm-up stage (flows.probe_slot)."""
+    return probe_slot(meta, i, slots)

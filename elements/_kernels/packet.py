@@ -5,33 +5,43 @@ import numpy as np
 from nfv.jit import kernel
 
 NO_NET_HEADER = 0xFFFFFFFF
+U = np.uint64
 
+
+# The byte helpers index with unsigned offsets: Numba wraps a negative signed index
+# around (a select per access), which keeps LLVM from fusing four byte loads into one
+# big-endian 32-bit load (movbe); unsigned, they fuse (a load32 went from ~1.5 to 0.5 ns).
+# Callers check offsets against the packet first, as before.
 
 @kernel
 def load16(pool, at):
     """Big-endian 16-bit word at pool[at]."""
-    return (int(pool[at]) << 8) | int(pool[at + 1])
+    a = U(at)
+    return (int(pool[a]) << 8) | int(pool[a + U(1)])
 
 
 @kernel
 def load32(pool, at):
     """Big-endian 32-bit word at pool[at]."""
-    return ((int(pool[at]) << 24) | (int(pool[at + 1]) << 16)
-            | (int(pool[at + 2]) << 8) | int(pool[at + 3]))
+    a = U(at)
+    return ((int(pool[a]) << 24) | (int(pool[a + U(1)]) << 16)
+            | (int(pool[a + U(2)]) << 8) | int(pool[a + U(3)]))
 
 
 @kernel
 def store16(pool, at, value):
-    pool[at] = (value >> 8) & 0xFF
-    pool[at + 1] = value & 0xFF
+    a = U(at)
+    pool[a] = (value >> 8) & 0xFF
+    pool[a + U(1)] = value & 0xFF
 
 
 @kernel
 def store32(pool, at, value):
-    pool[at] = (value >> 24) & 0xFF
-    pool[at + 1] = (value >> 16) & 0xFF
-    pool[at + 2] = (value >> 8) & 0xFF
-    pool[at + 3] = value & 0xFF
+    a = U(at)
+    pool[a] = (value >> 24) & 0xFF
+    pool[a + U(1)] = (value >> 16) & 0xFF
+    pool[a + U(2)] = (value >> 8) & 0xFF
+    pool[a + U(3)] = value & 0xFF
 
 
 @kernel

@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nfv.compile import build_lock
 from nfv.compile.plan import Plan, make_plan
 from nfv.errors import NfvError
 
@@ -99,17 +100,20 @@ def build_image(config: str, defines: dict[str, str] | None = None,
                          + _runtime_digest().encode()).hexdigest()[:20]
     image_path, info_path = root / f"image_{key}.elf", root / f"image_{key}.json"
     cached = image_path.exists() and info_path.exists()
-    if cached:
-        sections = json.loads(info_path.read_text())["sections"]
-    else:
-        glue_path = root / f"glue_{key}.c"
-        _write_atomically(glue_path, glue.encode())
-        tmp = image_path.with_suffix(f".tmp{os.getpid()}")
-        info = link_image(aot.path, glue_path, tmp,
-                          symbols=image_path.with_name(image_path.name + ".sym"))
-        sections = info.get("sections", info)
-        tmp.replace(image_path)
-        info_path.write_text(json.dumps({"sections": sections, "config": str(config)}))
+    if not cached:
+        # Locked: a concurrent build of the same image (the test suite's background
+        # prebuild, say) would write the same symbols file under this one's strip.
+        with build_lock(image_path):
+            if not (image_path.exists() and info_path.exists()):
+                glue_path = root / f"glue_{key}.c"
+                _write_atomically(glue_path, glue.encode())
+                tmp = image_path.with_suffix(f".tmp{os.getpid()}")
+                info = link_image(aot.path, glue_path, tmp,
+                                  symbols=image_path.with_name(image_path.name + ".sym"))
+                tmp.replace(image_path)
+                _write_atomically(info_path, json.dumps(
+                    {"sections": info["sections"], "config": str(config)}).encode())
+    sections = json.loads(info_path.read_text())["sections"]
     size = image_path.stat().st_size
     needed = memory_needed(size, len(arena_bytes), nics)
     if needed > memory:
