@@ -671,13 +671,19 @@ def probe_slot(meta, i, slots):
     if s < 0:
         return 0
     fp = I(meta[i].reserved0)
-    meta[i].reserved1 = 0  # spare words are zero outside the warm-up
-    meta[i].reserved0 = 0
+    meta[i].reserved0 = 0  # spare words are zero outside the warm-up...
+    meta[i].reserved1 = 0
     a1 = slots[4 * s + 1]
-    b1 = slots[4 * s + 5]
-    if a1 == U(0) or fingerprint(slots[4 * s], a1 & KEY_BITS) == fp:
+    if a1 == U(0):
         return 0
-    if b1 == U(0) or fingerprint(slots[4 * s + 4], b1 & KEY_BITS) == fp:
+    if fingerprint(slots[4 * s], a1 & KEY_BITS) == fp:
+        meta[i].reserved1 = s + 1  # ...but for this hint to rewrite_hit (which clears it)
+        return 0
+    b1 = slots[4 * s + 5]
+    if b1 == U(0):
+        return 0
+    if fingerprint(slots[4 * s + 4], b1 & KEY_BITS) == fp:
+        meta[i].reserved1 = s + 2
         return 0
     return I(slots[(4 * s + 9) & (slots.shape[0] - 1)] & U(1))
 
@@ -743,14 +749,23 @@ def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_p
     # find, written out (the key and its hash are the table's own helpers: a hit
     # path hashing differently would still work, through the slow path, only slower)
     k0, k1 = key_words(saddr, daddr, sport, dport, proto)
-    s = I(flow_hash(k0, k1) & U(mask ^ 1))
-    while True:
-        w1 = slots[4 * s + 1]
-        if w1 == U(0):
-            return -1
-        if (w1 & KEY_BITS) == k1 and slots[4 * s] == k0:
-            break
-        s = (s + 1) & mask
+    # The warm-up's hint (probe_slot): the slot whose key has this packet's fingerprint,
+    # found while its line was loaded; checked, since fingerprints are 16 bits and
+    # another table's warm-up may have left it.  Saves the hash and the probe.
+    hint = I(meta[i].reserved1)
+    s = (hint - 1) & mask
+    w1 = slots[4 * s + 1]
+    if hint != 0:
+        meta[i].reserved1 = 0
+    if hint == 0 or (w1 & KEY_BITS) != k1 or slots[4 * s] != k0:
+        s = I(flow_hash(k0, k1) & U(mask ^ 1))
+        while True:
+            w1 = slots[4 * s + 1]
+            if w1 == U(0):
+                return -1
+            if (w1 & KEY_BITS) == k1 and slots[4 * s] == k0:
+                break
+            s = (s + 1) & mask
     out = I((w1 >> OUT_SHIFT) & U(0xFF))
     if in_port >= 0 and out != in_port:
         return -1
