@@ -639,8 +639,11 @@ def fingerprint(k0, k1):
 #   load_slot   loads each home line;
 #   probe_slot  looks for the fingerprint in the home line, now in cache, and loads the
 #               next line for the keys a probe run pushed past their home line (3 %
-#               at a quarter full), then clears the spare words.
-# The real pass then finds its lines in cache.
+#               at a quarter full); where it finds the fingerprint it leaves that
+#               slot in reserved1 as a hint, which rewrite_hit checks (and clears)
+#               instead of hashing and probing.
+# The real pass then finds its lines in cache.  (Hints left in packets that never
+# reach the table are harmless: the drivers build every record afresh per batch.)
 
 @kernel
 def note_slot(pool, meta, i, slots, mask):
