@@ -20,8 +20,9 @@ from nfv.jit import kernel, kernel_call
 from nfv.elements._kernels import flows
 from nfv.elements._kernels.flows import (
     I, ICMP, LOW32, SWEEP_FULL, SWEEP_NEW, TCP, TIME_SHIFT, U, add_mapping, datagram,
-    flow_of, get16, get32, is_icmp_error, key_words, lookup_live, mark_done,
-    load_slot, note_slot, probe_slot, rewrite_hit, rewrite_packet, slot_output, sweep, translate_icmp_error)
+    flow_of, get16, get32, is_icmp_error, key_words, load_slot, lookup_live, mark_done,
+    note_slot, probe_slot, rewrite_hit, rewrite_packet, slot_output, sweep,
+    translate_icmp_error)
 
 OTHER = 2          # the output for everything the balancer does not carry
 
