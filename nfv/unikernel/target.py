@@ -191,7 +191,11 @@ class UnikernelNF(PortNames):
                     return now
                 continue
             if time.monotonic() > deadline:
-                raise NfvError(f"the guest took {now} of {sent} frames within {self.timeout:g} s")
+                # Which host port fed which NIC: a rare failure under load once showed a
+                # frame sent to NIC 0 counted on NIC 1.
+                ports = {n.index: n.port for n in self.vm.nics}
+                raise NfvError(f"the guest took {now} of {sent} frames within {self.timeout:g} s "
+                               f"(NIC tcp ports {ports})")
             time.sleep(0.002)
 
     # -- handlers -------------------------------------------------------------------
