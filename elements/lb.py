@@ -1,9 +1,9 @@
 """Load balancing: IPLoadBalancer, an L4 virtual IP over backends.
 
 New connections are spread by Maglev consistent hashing (nfv/tables/maglev.py,
-design note MAGLEV.md); established ones stay on their backend through the flow
-table the rewriters share (elements/_kernels/flows.py, design note FLOWS.md).
-The kernel is elements/_kernels/lb.py.
+design note MAGLEV.md); established ones stay on their backend through a
+connection table of 16-byte entries (elements/_kernels/conns.py; design note
+FLOWS.md).  The kernel is elements/_kernels/lb.py.
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import re
 
 from nfv import argtypes
 from nfv.element import Arg, Element, Handler, Kernel, StateArray
-from nfv.elements.nat import WARM_TABLE_BYTES, mapping_lines, table_slots, time_units
+from nfv.elements._kernels import conns
+from nfv.elements.nat import PROTO_NAMES, WARM_TABLE_BYTES, time_units
 from nfv.errors import ArgError
 from nfv.tables import maglev
 
@@ -66,6 +67,15 @@ def protocol(text: str) -> int:
         raise ArgError(f"expected tcp, udp or both, got {text.strip()!r}", None,
                        "PROTO tcp, PROTO udp or PROTO both (the default)")
     return PROTOCOLS[word]
+
+
+def timeout(text: str) -> float:
+    """A time, at most 4 days (the connection table keeps 29 bits of time units)."""
+    seconds = argtypes.seconds(text)
+    if time_units(seconds) > conns.MAX_TIMEOUT_UNITS:
+        raise ArgError(f"{text.strip()} is too long a timeout", None,
+                       "at most 4 days (345600s); a connection's time is kept in 29 bits")
+    return seconds
 
 
 def prime_table_size(text: str) -> int:
@@ -134,9 +144,9 @@ class IPLoadBalancer(Element):
                      Default min(255, TABLE_SIZE/10); up to 65535 (more than 255
                      doubles the table's memory).
         CAPACITY     integer (keyword): connections the table holds. Default 16384
-                     (256 bytes a connection).
-        TCP_TIMEOUT, TCP_DONE_TIMEOUT, UDP_TIMEOUT   time (keyword): as IPRewriter's.
-                     Defaults 24h, 240s, 5min.
+                     (32 bytes a connection: a 16-byte entry, the table at most half full).
+        TCP_TIMEOUT, TCP_DONE_TIMEOUT, UDP_TIMEOUT   time (keyword): as IPRewriter's,
+                     up to 4 days.  Defaults 24h, 240s, 5min.
 
     Handlers
         backends (read/write)  the backends, `ADDR:PORT ...`.  A write takes the
@@ -176,9 +186,9 @@ class IPLoadBalancer(Element):
             Arg("TABLE_SIZE", prime_table_size, default=65537),
             Arg("MAX_BACKENDS", argtypes.uint_range(1, maglev.MAX_BACKENDS)),
             Arg("CAPACITY", argtypes.uint_range(1, 1 << 24), default=16384),
-            Arg("TCP_TIMEOUT", argtypes.seconds, default=86400.0),
-            Arg("TCP_DONE_TIMEOUT", argtypes.seconds, default=240.0),
-            Arg("UDP_TIMEOUT", argtypes.seconds, default=300.0))
+            Arg("TCP_TIMEOUT", timeout, default=86400.0),
+            Arg("TCP_DONE_TIMEOUT", timeout, default=240.0),
+            Arg("UDP_TIMEOUT", timeout, default=300.0))
     handlers = (Handler("backends", write=True), Handler("backend_connections"),
                 Handler("shares"), Handler("table"), Handler("mappings"),
                 Handler("capacity"), Handler("table_size"), Handler("vip"),
@@ -218,8 +228,8 @@ class IPLoadBalancer(Element):
 
     # -- the arena ---------------------------------------------------------------------
 
-    def slot_count(self) -> int:
-        return table_slots(self.conf["CAPACITY"])
+    def entry_count(self) -> int:
+        return conns.entries_for(self.conf["CAPACITY"])
 
     def entry_dtype(self) -> str:
         return "u1" if self.conf["MAX_BACKENDS"] <= 0xFF else "u2"
@@ -228,7 +238,7 @@ class IPLoadBalancer(Element):
         nmax = self.conf["MAX_BACKENDS"]
         words = [(a << 16) | p for a, p in self.backends0] + [0] * (nmax - len(self.backends0))
         c = self.conf
-        return (StateArray("slots", "u8", 4 * self.slot_count()),
+        return (StateArray("table", "u8", 2 * self.entry_count()),
                 StateArray("counts", "u8", _NCOUNTS),
                 StateArray("params", "u8", _NPARAMS,
                            [time_units(c["TCP_TIMEOUT"]), time_units(c["TCP_DONE_TIMEOUT"]),
@@ -236,21 +246,33 @@ class IPLoadBalancer(Element):
                             len(self.backends0)]),
                 StateArray("maglev", self.entry_dtype(), c["TABLE_SIZE"], self.table0),
                 StateArray("backends", "u8", nmax, words),
-                StateArray("conns", "u8", nmax))
+                StateArray("given", "u8", nmax))
 
     def kernel(self):
         return Kernel("lb:balance_packet", time=True, input_port=True,
-                      constants=(self.slot_count() - 1, int(self.conf["VIP"]), self.conf["PORT"],
+                      constants=(self.entry_count() - 1, int(self.conf["VIP"]), self.conf["PORT"],
                                  self.conf["PROTO"], self.noutputs > 2))
 
     def warm_kernel(self):
         # As RewriterBase's: worth it only when the table outgrows the caches.
-        if self.slot_count() * 32 <= WARM_TABLE_BYTES:
+        if self.entry_count() * 16 <= WARM_TABLE_BYTES:
             return None
-        return (Kernel("lb:warm", constants=(self.slot_count() - 1,)), Kernel("lb:warm_load"),
-                Kernel("lb:warm_probe"))
+        return (Kernel("lb:warm", constants=(self.entry_count() - 1, int(self.conf["VIP"]))),
+                Kernel("lb:warm_load"))
 
     # -- handlers ----------------------------------------------------------------------
+
+    def connection_lines(self, table) -> list[str]:
+        """IPRewriter's table lines: `proto (CLIENT, CPORT, VIP, PORT) => (CLIENT,
+        CPORT, BACKEND, BPORT) [0]`, and ` done` after a FIN or RST."""
+        vip, port = self.conf["VIP"], self.conf["PORT"]
+        lines = []
+        for client, cport, proto, backend, bport, done in conns.connection_rows(table):
+            c = ipaddress.IPv4Address(client)
+            lines.append(f"{PROTO_NAMES[proto]} ({c}, {cport}, {vip}, {port}) => "
+                         f"({c}, {cport}, {ipaddress.IPv4Address(backend)}, {bport}) [0]"
+                         + (" done" if done else ""))
+        return sorted(lines)
 
     @staticmethod
     def current(state) -> list[tuple[int, int]]:
@@ -261,13 +283,13 @@ class IPLoadBalancer(Element):
         if name in COUNT_HANDLERS:
             return str(int(state["counts"][COUNT_HANDLERS[name][0]]))
         if name in ("table", "mappings"):
-            return "\n".join(mapping_lines(state["slots"]))
+            return "\n".join(self.connection_lines(state["table"]))
         backends = self.current(state)
         if name == "backends":
             return " ".join(self.names(backends))
         if name == "backend_connections":
             return "\n".join(f"{b} {int(n)}" for b, n in
-                             zip(self.names(backends), state["conns"]))
+                             zip(self.names(backends), state["given"]))
         if name == "shares":
             counts = maglev.shares(state["maglev"], len(backends))
             return "\n".join(f"{b} {int(n)}" for b, n in zip(self.names(backends), counts))
@@ -275,7 +297,7 @@ class IPLoadBalancer(Element):
 
     def write_state(self, name):
         # Not the connection table: established connections are left as they are.
-        return ("params", "maglev", "backends", "conns") if name == "backends" else None
+        return ("params", "maglev", "backends", "given") if name == "backends" else None
 
     def write_handler(self, name, value, state):
         if name != "backends":
@@ -290,12 +312,12 @@ class IPLoadBalancer(Element):
         except maglev.MaglevError as e:
             raise ArgError(e.message, None, e.hint) from None
         # Kept backends keep their connection counts (a backend is its address and port).
-        kept = dict(zip(self.current(state), state["conns"].tolist()))
-        conns = [kept.get(b, 0) for b in backends]
+        kept = dict(zip(self.current(state), state["given"].tolist()))
+        given = [kept.get(b, 0) for b in backends]
         state["maglev"][:] = table
         state["backends"][:] = 0
         state["backends"][:len(backends)] = [(a << 16) | p for a, p in backends]
-        state["conns"][:] = 0
-        state["conns"][:len(backends)] = conns
+        state["given"][:] = 0
+        state["given"][:len(backends)] = given
         state["params"][_NBACKENDS] = len(backends)
         return True

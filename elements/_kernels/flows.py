@@ -435,60 +435,39 @@ def is_icmp_error(t):
 
 
 @kernel_call
-def translate_icmp_error(pool, ip, hlen, end, slots, mask, counts, params, now32, protos):
-    """An ICMP error about a mapped flow, rewritten as the mapping rewrites that flow's
-    replies; returns the output, or -BAD_QUOTE.
-
-    The error quotes a packet the mapping's other side sent (already rewritten by
-    us); the quote's flow reversed is a reply key of the table.  The quoted header
-    and ports are rewritten back, and the outer destination with them; the outer
-    source (the router that complained) stays.  Checksums: the quote's IP header
-    checksum and the ICMP checksum are patched; the quoted L4 checksum is left
-    as is (it covers bytes the quote does not hold).
-    """
-    icmp = ip + hlen
-    q = icmp + 8
+def parse_quote(pool, ip, hlen, end, protos):
+    """The flow an ICMP error quotes: (ok, q, ql4, qproto, qsaddr, qdaddr, qsport,
+    qdport), q being the quoted IP header; ok is False for a quote cut short or of
+    a protocol not mapped (per `protos`).  For an echo the identifier is qsport."""
+    q = ip + hlen + 8
     if q + 20 > end:
-        counts[QUOTE_DROPS] += U(1)
-        return -drops.BAD_QUOTE
+        return False, q, 0, 0, 0, 0, 0, 0
     qhlen = (I(pool[q]) & 0xF) * 4
     qproto = I(pool[q + 9])
     ql4 = q + qhlen
     if pool[q] >> 4 != 4 or qhlen < 20 or ql4 + 4 > end:
-        counts[QUOTE_DROPS] += U(1)
-        return -drops.BAD_QUOTE
+        return False, q, ql4, qproto, 0, 0, 0, 0
     qsaddr = get32(pool, q + 12)
     qdaddr = get32(pool, q + 16)
     if qproto == ICMP:
         if (protos & 4) == 0 or ql4 + 8 > end or pool[ql4] != ICMP_ECHO:
-            counts[QUOTE_DROPS] += U(1)
-            return -drops.BAD_QUOTE
-        qsport = get16(pool, ql4 + 4)
-        qdport = 0
-    elif (qproto == TCP and (protos & 1) != 0) or (qproto == UDP and (protos & 2) != 0):
-        qsport = get16(pool, ql4)
-        qdport = get16(pool, ql4 + 2)
-    else:
-        counts[QUOTE_DROPS] += U(1)
-        return -drops.BAD_QUOTE
-    # The quoted packet went out as (qsaddr:qsport -> qdaddr:qdport); the error comes
-    # back like its reply, so the mapping's reply key is that flow reversed.
-    if qproto == ICMP:
-        k0, k1 = key_words(qdaddr, qsaddr, 0, qsport, qproto)
-    else:
-        k0, k1 = key_words(qdaddr, qsaddr, qdport, qsport, qproto)
-    s = lookup_live(slots, mask, counts, params, now32, k0, k1)
-    if s < 0:
-        counts[QUOTE_DROPS] += U(1)
-        return -drops.BAD_QUOTE
-    w2 = slots[4 * s + 2]
-    w3 = slots[4 * s + 3]
-    # the reply rewrite maps (qdaddr, qsaddr, qdport, qsport) to (a, b, ap, bp):
-    # the quote becomes (b:bp -> a:ap), and the outer destination b.
-    a = I(w2 >> U(32))
-    b = I(w2 & LOW32)
-    ap = I(w3 >> U(48))
-    bp = I((w3 >> U(32)) & U(0xFFFF))
+            return False, q, ql4, qproto, qsaddr, qdaddr, 0, 0
+        return True, q, ql4, qproto, qsaddr, qdaddr, get16(pool, ql4 + 4), 0
+    if (qproto == TCP and (protos & 1) != 0) or (qproto == UDP and (protos & 2) != 0):
+        return True, q, ql4, qproto, qsaddr, qdaddr, get16(pool, ql4), get16(pool, ql4 + 2)
+    return False, q, ql4, qproto, qsaddr, qdaddr, 0, 0
+
+
+@kernel_call
+def rewrite_quote(pool, ip, q, ql4, qproto, qsaddr, qdaddr, qsport, qdport, a, b, ap, bp,
+                  counts):
+    """Rewrite an ICMP error whose quote (qsaddr:qsport -> qdaddr:qdport) becomes
+    (b:bp -> a:ap): the quote, then the outer destination b; and when the host the
+    quote was sent to complains itself, the outer source a (the address the other
+    side knows it by); the router that complained otherwise stays.  Checksums: the
+    quote's IP header checksum and the ICMP checksum are patched; the quoted L4
+    checksum is left as is (it covers bytes the quote does not hold)."""
+    icmp = q - 8
     icmp_delta = addr_change(qsaddr, b) + addr_change(qdaddr, a)
     qip_delta = icmp_delta
     store32(pool, q + 12, b)
@@ -504,8 +483,6 @@ def translate_icmp_error(pool, ip, hlen, end, slots, mask, counts, params, now32
         store16(pool, ql4 + 2, ap)
         icmp_delta += word_change(qsport, bp) + word_change(qdport, ap)
     patch_checksum(pool, icmp + 2, icmp_delta)
-    # The outer header: to the mapped host; and when the host the quote was sent to
-    # complains itself, from the address the other side knows it by.
     osaddr = get32(pool, ip + 12)
     odaddr = get32(pool, ip + 16)
     nsaddr = a if osaddr == qdaddr else osaddr
@@ -513,6 +490,37 @@ def translate_icmp_error(pool, ip, hlen, end, slots, mask, counts, params, now32
     store32(pool, ip + 16, b)
     patch_checksum(pool, ip + 10, addr_change(osaddr, nsaddr) + addr_change(odaddr, b))
     counts[ICMP_TRANSLATED] += U(1)
+
+
+@kernel_call
+def translate_icmp_error(pool, ip, hlen, end, slots, mask, counts, params, now32, protos):
+    """An ICMP error about a mapped flow, rewritten as the mapping rewrites that flow's
+    replies (rewrite_quote); returns the output, or -BAD_QUOTE.
+
+    The error quotes a packet the mapping's other side sent (already rewritten by
+    us); the quote's flow reversed is a reply key of the table.
+    """
+    ok, q, ql4, qproto, qsaddr, qdaddr, qsport, qdport = parse_quote(pool, ip, hlen, end,
+                                                                     protos)
+    if not ok:
+        counts[QUOTE_DROPS] += U(1)
+        return -drops.BAD_QUOTE
+    # The quoted packet went out as (qsaddr:qsport -> qdaddr:qdport); the error comes
+    # back like its reply, so the mapping's reply key is that flow reversed.
+    if qproto == ICMP:
+        k0, k1 = key_words(qdaddr, qsaddr, 0, qsport, qproto)
+    else:
+        k0, k1 = key_words(qdaddr, qsaddr, qdport, qsport, qproto)
+    s = lookup_live(slots, mask, counts, params, now32, k0, k1)
+    if s < 0:
+        counts[QUOTE_DROPS] += U(1)
+        return -drops.BAD_QUOTE
+    w2 = slots[4 * s + 2]
+    w3 = slots[4 * s + 3]
+    # the reply rewrite maps (qdaddr, qsaddr, qdport, qsport) to (a, b, ap, bp)
+    rewrite_quote(pool, ip, q, ql4, qproto, qsaddr, qdaddr, qsport, qdport,
+                  I(w2 >> U(32)), I(w2 & LOW32), I(w3 >> U(48)), I((w3 >> U(32)) & U(0xFFFF)),
+                  counts)
     return slot_output(slots, s)
 
 
