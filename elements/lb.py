@@ -253,12 +253,12 @@ class IPLoadBalancer(Element):
                       constants=(self.entry_count() - 1, int(self.conf["VIP"]), self.conf["PORT"],
                                  self.conf["PROTO"], self.noutputs > 2))
 
-    def warm_kernel(self):
-        # As RewriterBase's: worth it only when the table outgrows the caches.
+    def ahead_kernel(self):
+        # Worth it only when the table outgrows the caches (as the rewriters' warm-up):
+        # a prefetch of a line already in L2 costs more than it saves.
         if self.entry_count() * 16 <= WARM_TABLE_BYTES:
             return None
-        return (Kernel("lb:warm", constants=(self.entry_count() - 1, int(self.conf["VIP"]))),
-                Kernel("lb:warm_load"))
+        return Kernel("lb:ahead", constants=(self.entry_count() - 1, int(self.conf["VIP"])))
 
     # -- handlers ----------------------------------------------------------------------
 

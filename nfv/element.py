@@ -294,6 +294,12 @@ class Element:
         """A kernel run over the whole batch before the real pass, to start its cache misses."""
         return None
 
+    def ahead_kernel(self) -> Kernel | None:
+        """A kernel run for packet i + AHEAD while the pipeline handles packet i (and for
+        the first AHEAD packets before it starts), to prefetch what that packet will
+        need: called as warm kernels are, (pool, meta, i, state..., constants)."""
+        return None
+
     def read_handler(self, name: str, state: dict) -> str | None:
         """The text of read handler `name` (None: unknown).
 

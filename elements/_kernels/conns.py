@@ -16,8 +16,8 @@ Entry words (uint64):
 
 The key is w0 >> 16 with w1's VALID and UDP bits; an empty entry has w1 == 0.
 Open addressing with linear probing, 2^k entries at most half full; a key's home
-is the first entry of its 64-byte line, so the warm-up loads one line a packet
-and a probe seldom leaves it.  Deletion shifts later members of the run back (no
+is the first entry of its 64-byte line, so one prefetch a packet brings its
+entry in (note_home) and a probe seldom leaves it.  Deletion shifts later members of the run back (no
 tombstones).  Mappings expire as the flow table's do: lazily when a lookup meets
 a stale one, and by a clock hand that sweeps a few entries per new connection.
 29 bits of 1.05 ms units last 6.5 days and ages are taken modulo that, so
@@ -26,6 +26,7 @@ timeouts are limited to MAX_TIMEOUT_UNITS (the element checks its arguments).
 import numpy as np
 
 from nfv.jit import kernel, kernel_call
+from nfv.prefetch import prefetch
 
 from nfv.elements._kernels import flows
 from nfv.elements._kernels.flows import I, TCP, U, UDP
@@ -189,14 +190,16 @@ def mark_done(table, s, now29):
     table[2 * s + 1] = (table[2 * s + 1] & ~TIME_MASK) | DONE | now29
 
 
-# -- the warm-up (as flows.note_slot and load_slot: codegen runs each in its own loop) --
+# -- prefetching (the element's `ahead` kernel: codegen calls it for the packet AHEAD
+#    places on while the pipeline works on this one) -----------------------------------
 
 @kernel
 def note_home(pool, meta, i, table, mask, vip):
     """Guess the packet's key (Ethernet + IPv4 assumed, before any header check: a
-    wrong guess only warms a useless line): a packet to the VIP is a client's, keyed
-    by its source; anything else a reply, keyed by its destination.  Notes the key's
-    home (+ 1) in reserved1, which the real pass starts its probe from."""
+    wrong guess only fetches a useless line): a packet to the VIP is a client's,
+    keyed by its source; anything else a reply, keyed by its destination.  Notes the
+    key's home (+ 1) in reserved1, which the real pass starts its probe from, and
+    prefetches the home line."""
     at = I(meta[i].offset) + 14
     if at + 24 > pool.shape[0]:
         return 0
@@ -209,16 +212,9 @@ def note_home(pool, meta, i, table, mask, vip):
     else:
         kc, kv = conn_key(flows.get32(pool, at + 16), flows.get16(pool, l4 + 2),
                           I(pool[at + 9]))
-    meta[i].reserved1 = home_of(kc, kv, mask) + 1
-    return 0
-
-
-@kernel
-def load_home(meta, i, table):
-    s = I(meta[i].reserved1)
-    if s == 0:
-        return 0
-    return I(table[2 * (s - 1) + 1] & U(1))
+    h = home_of(kc, kv, mask)
+    meta[i].reserved1 = h + 1
+    return prefetch(table, 2 * h)
 
 
 def entries_for(capacity: int) -> int:

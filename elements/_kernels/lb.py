@@ -214,7 +214,7 @@ def balance_hit(pool, meta, i, table, params, now, mask, vip, vport, protos, in_
              | (I(pool[cat + 2]) << 8) | I(pool[cat + 3]))
     cport = (I(pool[cpat]) << 8) | I(pool[cpat + 1])
     kc = (U(caddr) << U(16)) | U(cport)
-    # The warm-up's home for this key (conns.note_home), if it left one: a guess made
+    # The home noted for this key when it was prefetched (conns.note_home): a guess made
     # before the headers were checked, or another element's hint, so only a place to
     # start looking; a wrong one finds nothing and balance looks again from the true home.
     hint = I(meta[i].reserved1)
@@ -309,12 +309,6 @@ def balance_packet(pool, meta, i, table, counts, params, maglev, backends, given
 
 
 @kernel
-def warm(pool, meta, i, table, counts, params, maglev, backends, given, mask, vip):
-    """IPLoadBalancer's first warm-up stage (conns.note_home)."""
+def ahead(pool, meta, i, table, counts, params, maglev, backends, given, mask, vip):
+    """IPLoadBalancer's prefetch for a packet ahead (conns.note_home)."""
     return conns.note_home(pool, meta, i, table, mask, vip)
-
-
-@kernel
-def warm_load(pool, meta, i, table, counts, params, maglev, backends, given):
-    """IPLoadBalancer's second warm-up stage (conns.load_home)."""
-    return conns.load_home(meta, i, table)
