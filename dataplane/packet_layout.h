@@ -63,10 +63,10 @@ struct nfv_pkt_meta {
     uint8_t out_port;       /* device port it leaves by; NFV_NO_PORT until chosen */
     uint8_t paint;          /* Click's paint annotation */
     uint8_t drop_reason;    /* NFV_DROP_NONE, or why the packet was dropped */
-    uint16_t reserved0;     /* spare: zero (a flow table's warm-up notes a key's
-                               fingerprint here and clears it: flows.note_slot) */
-    uint32_t reserved1;     /* spare: zero (a flow table's warm-up notes a slot here,
-                               left as a hint its real pass reads: flows.probe_slot) */
+    uint16_t reserved0;     /* spare: zero */
+    uint32_t reserved1;     /* spare: zero (a table's prefetch ahead notes a key's home
+                               slot here, a hint its real pass reads and clears:
+                               flows.note_slot, conns.note_home) */
 };
 
 /* The unikernel build has no Python to run the layout test; this catches an

@@ -148,8 +148,8 @@ def time_units(seconds: float) -> int:
     return min(math.ceil(seconds * 1e9 / TIME_UNIT_NS), 0xFFFFFFFF)
 
 
-# A flow table bigger than this gets the staged warm-up (flows.note_slot): smaller
-# ones stay in L2 (1 MiB here), where the warm-up's loops cost more than they save.
+# A flow table bigger than this is prefetched ahead (flows.note_slot): smaller ones
+# stay in L2 (1 MiB here), where a prefetch costs more than it saves.
 WARM_TABLE_BYTES = 512 << 10
 
 
@@ -298,11 +298,10 @@ class RewriterBase(Element, abstract=True):
         return Kernel("flows:rewrite", time=True, input_port=True,
                       constants=(self.slot_count() - 1, self.protocols, self.track_tcp))
 
-    def warm_kernel(self):
+    def ahead_kernel(self):
         if self.slot_count() * 32 <= WARM_TABLE_BYTES:
             return None
-        return (Kernel("flows:warm_flow", constants=(self.slot_count() - 1,)),
-                Kernel("flows:warm_flow_load"), Kernel("flows:warm_flow_probe"))
+        return Kernel("flows:ahead_flow", constants=(self.slot_count() - 1,))
 
     def read_handler(self, name, state):
         if name in COUNT_HANDLERS:

@@ -97,9 +97,9 @@ kc :: IPRewriter(pattern {NAT_IP} 1024-1024 - - 1 0, keep 1 0, CAPACITY 16);
 FromDevice(0) -> MarkIPHeader(14) -> [0] kc [0] -> ToDevice(0);
 FromDevice(1) -> MarkIPHeader(14) -> [1] kc [1] -> ToDevice(1);
 """
-# Two big tables (warmed before each pass, tables over 512 KB) on one path, with
-# different sizes: b's warm-up runs last and leaves its slot hints in the packets,
-# which a's pass must check and ignore (same key hash, other mask).
+# Two big tables (prefetched ahead, tables over 512 KB) on one path, with different
+# sizes: b's prefetch runs last and leaves its home slot as the hint in the packets,
+# which a's pass must not trust (same key hash, other mask).
 WARMED = """
 a :: IPRewriter(pattern 192.0.2.1 1024-65535 - - 0 1, drop, CAPACITY 4096);
 b :: IPRewriter(pattern 192.0.2.2 1024-65535 - - 0 1, drop, CAPACITY 8192);
@@ -1010,12 +1010,12 @@ def test_good_configs_are_accepted():
 
 
 @pytest.mark.host_only("two tables of 1 and 2 MiB are too big to copy over the VM's console")
-def test_warmed_tables_hit_through_the_warm_ups_hints_or_without_them(nf_factory):
+def test_prefetched_tables_hit_through_the_hints_or_without_them(nf_factory):
     nf = nf_factory(WARMED)
-    assert "# warm a" in nf.host.pipeline.source and "# warm b" in nf.host.pipeline.source
+    assert "# ahead a" in nf.host.pipeline.source and "# ahead b" in nf.host.pipeline.source
     flows = [udp(f"10.0.{k // 200}.{k % 200 + 1}", SERVER, 5000 + k, 53, via=0)
              for k in range(300)]
-    # b maps the flows as they are (so its warm-up finds them and leaves hints)...
+    # b maps the flows as they are (so its hints are right for it)...
     assert len(run(nf, flows, 2)[1]) == 300
     # ...then they go through a and b: each rewrite is b's new source on the
     # original packet; every later pass must rewrite them the same way

@@ -27,6 +27,7 @@ requests and the destination port in replies.
 import numpy as np
 
 from nfv.jit import kernel, kernel_call
+from nfv.prefetch import prefetch
 
 from nfv import drops
 from nfv.elements._kernels.packet import (NO_NET_HEADER, ip_header, load16, load32,
@@ -122,7 +123,7 @@ def key_words(saddr, daddr, sport, dport, proto):
 @kernel
 def home_of(k0, k1, mask):
     """A key's home slot: the first of its 64-byte line (two slots), so a probe
-    starts at a line's start and the warm-up loads one line a key."""
+    starts at a line's start and one prefetch a key brings its slot in."""
     return I(flow_hash(k0, k1) & U(mask ^ 1))
 
 
@@ -635,30 +636,13 @@ def rewrite_slow(pool, meta, i, slots, counts, params, specs, patterns, now, in_
     return slot_output(slots, s)
 
 
-@kernel
-def fingerprint(k0, k1):
-    """16 bits of a key, for the warm-up to tell its slot from its neighbours' cheaply
-    (a false match only leaves a line unwarmed)."""
-    x = k0 ^ k1
-    x ^= x >> U(32)
-    x ^= x >> U(16)
-    return I(x & U(0xFFFF))
-
-
-# The warm-up runs in three loops over the batch (codegen's staged warm kernels), each
-# small enough that many packets' cache misses are in flight at once (one loop that
-# parsed, hashed and loaded kept only a few):
-#   note_slot   parses each packet's forward key (a guess made before any header check,
-#               assuming Ethernet + IPv4: a wrong one only warms a useless line) and
-#               notes its home slot and fingerprint in the packet's spare metadata;
-#   load_slot   loads each home line;
-#   probe_slot  looks for the fingerprint in the home line, now in cache, and loads the
-#               next line for the keys a probe run pushed past their home line (3 %
-#               at a quarter full); where it finds the fingerprint it leaves that
-#               slot in reserved1 as a hint, which rewrite_hit checks (and clears)
-#               instead of hashing and probing.
-# The real pass then finds its lines in cache.  (Hints left in packets that never
-# reach the table are harmless: the drivers build every record afresh per batch.)
+# Tables bigger than L2 are prefetched ahead (the element's `ahead` kernel: codegen
+# calls it for the packet AHEAD places on while the pipeline works on this one):
+# note_slot guesses the packet's forward key (before any header check, assuming
+# Ethernet + IPv4: a wrong guess only fetches a useless line), notes its home slot in
+# the packet's spare metadata and prefetches the home line, so the real pass finds
+# it in cache and need not hash again.  (Hints left in packets that never reach the
+# table are harmless: the drivers build every record afresh per batch.)
 
 @kernel
 def note_slot(pool, meta, i, slots, mask):
@@ -670,58 +654,15 @@ def note_slot(pool, meta, i, slots, mask):
         return 0
     k0, k1 = key_words(get32(pool, at + 12), get32(pool, at + 16),
                        get16(pool, at + hlen), get16(pool, at + hlen + 2), I(pool[at + 9]))
-    meta[i].reserved1 = home_of(k0, k1, mask) + 1
-    meta[i].reserved0 = fingerprint(k0, k1)
-    return 0
+    h = home_of(k0, k1, mask)
+    meta[i].reserved1 = h + 1
+    return prefetch(slots, 4 * h)
 
 
 @kernel
-def load_slot(meta, i, slots):
-    s = I(meta[i].reserved1)
-    if s == 0:
-        return 0
-    return I(slots[4 * (s - 1) + 1] & U(1))
-
-
-@kernel
-def probe_slot(meta, i, slots):
-    s = I(meta[i].reserved1) - 1
-    if s < 0:
-        return 0
-    fp = I(meta[i].reserved0)
-    meta[i].reserved0 = 0  # spare words are zero outside the warm-up...
-    meta[i].reserved1 = 0
-    a1 = slots[4 * s + 1]
-    if a1 == U(0):
-        return 0
-    if fingerprint(slots[4 * s], a1 & KEY_BITS) == fp:
-        meta[i].reserved1 = s + 1  # ...but for this hint to rewrite_hit (which clears it)
-        return 0
-    b1 = slots[4 * s + 5]
-    if b1 == U(0):
-        return 0
-    if fingerprint(slots[4 * s + 4], b1 & KEY_BITS) == fp:
-        meta[i].reserved1 = s + 2
-        return 0
-    return I(slots[(4 * s + 9) & (slots.shape[0] - 1)] & U(1))
-
-
-@kernel
-def warm_flow(pool, meta, i, slots, counts, params, specs, patterns, mask):
-    """The rewriters' first warm-up stage (given every state array of the element)."""
+def ahead_flow(pool, meta, i, slots, counts, params, specs, patterns, mask):
+    """The rewriters' prefetch for a packet ahead (given every state array of the element)."""
     return note_slot(pool, meta, i, slots, mask)
-
-
-@kernel
-def warm_flow_load(pool, meta, i, slots, counts, params, specs, patterns):
-    """The rewriters' second warm-up stage."""
-    return load_slot(meta, i, slots)
-
-
-@kernel
-def warm_flow_probe(pool, meta, i, slots, counts, params, specs, patterns):
-    """The rewriters' third warm-up stage."""
-    return probe_slot(meta, i, slots)
 
 
 @kernel
@@ -766,17 +707,34 @@ def rewrite_hit(pool, meta, i, slots, params, now, mask, protos, track_tcp, in_p
     sport = (I(pool[l4]) << 8) | I(pool[l4 + 1])
     dport = (I(pool[l4 + 2]) << 8) | I(pool[l4 + 3])
     k0, k1 = key_words(saddr, daddr, sport, dport, proto)
-    # The warm-up's hint (probe_slot): the slot whose key has this packet's fingerprint,
-    # found while its line was loaded; checked, since fingerprints are 16 bits and
-    # another table's warm-up may have left it.  Saves the hash and the probe.
+    # The home noted for this key when it was prefetched (note_slot): a guess made
+    # before the headers were checked, or another table's, so only a place to start
+    # looking; a wrong one finds nothing and rewrite_slow looks from the true home.
     hint = I(meta[i].reserved1)
-    s = (hint - 1) & mask
-    w1 = slots[4 * s + 1]
     if hint != 0:
         meta[i].reserved1 = 0
-    if hint == 0 or (w1 & KEY_BITS) != k1 or slots[4 * s] != k0:
-        s = home_of(k0, k1, mask)  # find, written out (calling it: slower, and
-        while True:                # longer to compile)
+        h = (hint - 1) & (mask ^ 1)
+        # find, written out: the home line's two slots compared without branches
+        # (which of them holds a key is random, and a branch on it mispredicted), then
+        # the rest of the run for the few keys a full line pushed past it
+        m = (I((slots[4 * h] == k0) & ((slots[4 * h + 1] & KEY_BITS) == k1))
+             | (I((slots[4 * h + 4] == k0) & ((slots[4 * h + 5] & KEY_BITS) == k1)) << 1))
+        s = h + (m >> 1)   # (keys are unique: m is 0, 1 or 2)
+        if m == 0:
+            s = (h + 2) & mask
+            while True:
+                w1 = slots[4 * s + 1]
+                if w1 == U(0):
+                    return -1
+                if (w1 & KEY_BITS) == k1 and slots[4 * s] == k0:
+                    break
+                s = (s + 1) & mask
+        w1 = slots[4 * s + 1]
+    else:
+        # A table small enough to need no prefetch: most keys sit in their home slot,
+        # where a branch is well predicted (and cheaper than comparing the line).
+        s = home_of(k0, k1, mask)
+        while True:  # find, written out (calling it: slower, and longer to compile)
             w1 = slots[4 * s + 1]
             if w1 == U(0):
                 return -1

@@ -175,35 +175,28 @@ class CodeGen:
         return calls
 
     def warm_up(self) -> None:
-        """First passes over the batch for elements with a `warm` kernel (big tables).
+        """A first pass over the batch for elements with a `warm` kernel (big tables).
 
         Each packet's table walk is a chain of dependent cache misses; done for all
-        packets in one tight loop, the misses of different packets overlap (as
-        VPP's prefetching does), and the real pass finds the lines in cache.
-        The result is folded into a scratch word so the loads are not optimised away.
-        One-stage warm kernels share a loop; an element whose warm-up has stages
-        (a tuple of kernels: say, find each packet's slot, then load the slots in a
-        loop tight enough to keep many misses in flight) gets a loop per stage.
+        packets in one tight loop, the misses of different packets overlap, and the
+        real pass finds the lines in cache.  (A table whose lines one prefetch
+        brings in uses an `ahead` kernel instead.)  The result is folded into a
+        scratch word so the loads are not optimised away.
         """
-        single, staged = [], []
+        calls = []
         for name in self.plan.index:
             spec = self.graph.elements[name].instance.warm_kernel()
-            if isinstance(spec, tuple):
-                staged.append((name, spec))
-            elif spec is not None:
-                single.append((name, spec))
-        if not single and not staged:
-            return
-        self.out(1, "touched = 0")
-        loops = ([single] if single else []) + \
-            [[(name, stage)] for name, stages in staged for stage in stages]
-        for calls in loops:
-            self.out(1, "for i in range(n):")
-            for name, spec in calls:
+            if spec is not None:
                 args = ["pool", "meta", "i"] + self.views.get(name, []) + \
                     [repr(c) for c in spec.constants]
-                self.out(2, f"touched ^= {self.kernel_name(spec.function)}({', '.join(args)})"
-                            f"  # warm {name}")
+                calls.append(f"touched ^= {self.kernel_name(spec.function)}({', '.join(args)})"
+                             f"  # warm {name}")
+        if not calls:
+            return
+        self.out(1, "touched = 0")
+        self.out(1, "for i in range(n):")
+        for call in calls:
+            self.out(2, call)
         self.out(1, f"reasons[{SCRATCH}] = touched  # a scratch word: keeps the loads")
 
     # -- paths --------------------------------------------------------------------
