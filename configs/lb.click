@@ -17,7 +17,7 @@ define($VIP      10.0.0.100,          // the service address clients connect to
        $BACK_IP  10.1.0.1,            // our address on the backends' network (NIC 1)
        $BACK_MAC 02:00:00:00:0b:01,   // our NIC 1
        $B1 10.1.0.11, $B2 10.1.0.12, $B3 10.1.0.13,   // the backends (ADDR or ADDR:PORT)
-       $CONNS    16384)               // connections tracked (256 bytes each)
+       $CONNS    16384)               // connections tracked (64 bytes each)
 
 lb :: IPLoadBalancer($VIP, $PORT, BACKENDS $B1 $B2 $B3, TABLE_SIZE 65537,
                      MAX_BACKENDS 16, CAPACITY $CONNS);
