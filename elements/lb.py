@@ -69,12 +69,17 @@ def protocol(text: str) -> int:
     return PROTOCOLS[word]
 
 
+MAX_TIMEOUT = 4 * 86400   # seconds: a connection's time is kept in 29 bits (6.5 days)
+assert time_units(MAX_TIMEOUT) <= conns.MAX_TIMEOUT_UNITS
+
+
 def timeout(text: str) -> float:
-    """A time, at most 4 days (the connection table keeps 29 bits of time units)."""
+    """A time, at most MAX_TIMEOUT."""
     seconds = argtypes.seconds(text)
-    if time_units(seconds) > conns.MAX_TIMEOUT_UNITS:
+    if seconds > MAX_TIMEOUT:
         raise ArgError(f"{text.strip()} is too long a timeout", None,
-                       "at most 4 days (345600s); a connection's time is kept in 29 bits")
+                       "at most 4d (345600s): the connection table keeps a connection's "
+                       "time in 29 bits")
     return seconds
 
 

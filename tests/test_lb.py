@@ -463,6 +463,7 @@ def lb_config(args: str) -> str:
     ("192.0.2.1, 80, ⟨here⟩10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4, TABLE_SIZE 31",
      "4 backends, but MAX_BACKENDS is 3", None),
     ("192.0.2.1, 80, 10.0.0.1, CAPACITY ⟨here⟩0", "CAPACITY", None),
+    ("192.0.2.1, 80, 10.0.0.1, TCP_TIMEOUT ⟨here⟩5d", "too long a timeout", "at most 4d"),
 ])
 def test_config_errors(args, fragment, hint):
     expect_error(lb_config(args), fragment, hint)
