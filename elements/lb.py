@@ -284,6 +284,14 @@ class IPLoadBalancer(Element):
         n = int(state["params"][_NBACKENDS])
         return [(int(w) >> 16, int(w) & 0xFFFF) for w in state["backends"][:n]]
 
+    def read_state(self, name):
+        if name in COUNT_HANDLERS:
+            return ("counts",)
+        return {"table": ("table",), "mappings": ("table",),
+                "backends": ("params", "backends"),
+                "backend_connections": ("params", "backends", "given"),
+                "shares": ("params", "backends", "maglev")}.get(name, ())
+
     def read_handler(self, name, state):
         if name in COUNT_HANDLERS:
             return str(int(state["counts"][COUNT_HANDLERS[name][0]]))

@@ -303,6 +303,13 @@ class RewriterBase(Element, abstract=True):
             return None
         return Kernel("flows:ahead_flow", constants=(self.slot_count() - 1,))
 
+    def read_state(self, name):
+        if name in COUNT_HANDLERS:
+            return ("counts",)
+        if name in ("table", "mappings", "tcp_mappings", "udp_mappings", "tcp_done_mappings"):
+            return ("slots",)
+        return ()  # settings, and the stats rows' count and drops
+
     def read_handler(self, name, state):
         if name in COUNT_HANDLERS:
             return str(int(state["counts"][COUNT_HANDLERS[name][0]]))

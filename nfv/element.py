@@ -321,6 +321,16 @@ class Element:
         """
         return False
 
+    def read_state(self, name: str) -> tuple[str, ...] | None:
+        """The state arrays read handler `name` needs (None: not said).
+
+        The unikernel target copies state from the guest over its console (~4 KB/s)
+        and skips arrays over 64 KiB, so a handler of an element with a big table
+        that says what it needs is answered from exactly those arrays, or refused
+        with an error when one of them is too big, instead of read from zeros.
+        """
+        return None
+
     def write_state(self, name: str) -> tuple[str, ...] | None:
         """The state arrays write handler `name` reads or changes (None: all of them).
 

@@ -484,6 +484,18 @@ def test_read_handlers_for_settings():
     assert lb.backends0 == [(0x0A000001, 80), (0x0A000002, 8080)]
 
 
+def test_read_handlers_name_only_arrays_the_element_has():
+    # What a read handler says it needs is all the unikernel target copies for it.
+    from conftest import build
+
+    graph = build(lb_config("192.0.2.1, http, 10.0.0.1 10.0.0.2:8080, TABLE_SIZE 31"))
+    lb = graph.elements["lb"].instance
+    arrays = {a.name for a in lb.state()}
+    for handler in lb.handlers:
+        assert set(lb.read_state(handler.name) or ()) <= arrays, handler.name
+    assert lb.read_state("size") == ("counts",) and lb.read_state("vip") == ()
+
+
 # -- host only: the clock and the bounds-checked build ----------------------------------
 
 
@@ -536,6 +548,11 @@ def test_a_big_tables_lines_are_prefetched_ahead(nf_factory, target):
     assert set(got) == {("10.0.3.1", 80), ("10.0.3.2", 80)}
     assert out == {0: [forwarded(f, b) for f, b in zip(frames, got)]}
     assert nf.read("big.size") == "50"
+    if target == "unikernel":  # its table is 1 MiB: refused, not read as zeros
+        with pytest.raises(NfvError, match=r"big\.table: it reads big's table \(1,048,576"):
+            nf.read("big.table")
+    else:
+        assert len(nf.read("big.table").splitlines()) == 50
     replies = [reply(f) for f in out[0]]
     back = run(nf, replies, 1)
     assert back == {1: [from_vip(r, vip="192.0.2.30") for r in replies]}

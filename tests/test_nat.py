@@ -1009,6 +1009,18 @@ def test_good_configs_are_accepted():
     build("rr :: RoundRobinIPMapper(- - 10.0.0.1 80 0 1);\n" + one_input("rr"))
 
 
+def test_read_handlers_name_only_arrays_the_element_has():
+    # What a read handler says it needs is all the unikernel target copies for it.
+    from conftest import build
+
+    for cls in ("IPRewriter", "TCPRewriter", "UDPRewriter", "ICMPPingRewriter"):
+        rw = build(one_input("pattern 1.2.3.4 1024-2000 - - 0 1", cls)).elements["rw"].instance
+        arrays = {a.name for a in rw.state()}
+        for handler in rw.handlers:
+            assert set(rw.read_state(handler.name) or ()) <= arrays, (cls, handler.name)
+        assert rw.read_state("table") == ("slots",) and rw.read_state("capacity") == ()
+
+
 @pytest.mark.host_only("two tables of 1 and 2 MiB are too big to copy over the VM's console")
 def test_prefetched_tables_hit_through_the_hints_or_without_them(nf_factory):
     nf = nf_factory(WARMED)

@@ -34,7 +34,8 @@ from nfv.unikernel.build import DEFAULT_MEMORY, MiB, build_image
 MAX_AUTO_MEMORY = 1 << 30
 
 #: Handler reads copy state arrays up to this size from the guest (the console is slow:
-#: two hex digits per byte); bigger ones (route tables) read as zeros.
+#: two hex digits per byte); bigger ones (route tables) read as zeros, or are refused
+#: for a handler whose element says it needs them (Element.read_state).
 MAX_STATE_READ = 64 * 1024
 #: Changed byte runs closer than this are sent as one `write` (the bytes between
 #: them resent unchanged): a command costs a round trip of a few ms, a byte ~0.1 ms.
@@ -221,7 +222,17 @@ class UnikernelNF(PortNames):
 
     def read(self, handler: str) -> str:
         element, name = self._split(handler)
-        return self.plan.read(self.arena_copy(element), element, name)
+        only = self.graph.elements[element].instance.read_state(name)
+        if only is not None:
+            big = [p for p in self.plan.placements.get(element, [])
+                   if p.array.name in only and p.nbytes > MAX_STATE_READ]
+            if big:
+                names = ", ".join(f"{p.array.name} ({p.nbytes:,} bytes)" for p in big)
+                raise NfvError(f"{handler}: it reads {element}'s {names}, and the unikernel "
+                               f"target copies state arrays of up to {MAX_STATE_READ // 1024} "
+                               f"KiB over the VM's console (~4 KB/s); read it on the host "
+                               f"target, or configure a smaller table")
+        return self.plan.read(self.arena_copy(element, only=only), element, name)
 
     def write(self, handler: str, value: str = "") -> None:
         """Write handler `element.handler` in the guest, between two of its batches.
