@@ -334,19 +334,24 @@ class VM:
         with self._cond:
             return list(self._lines)
 
+    # The reader threads end at EOF, or when _kill_and_close closes the pipe under a
+    # readline (ValueError from the closed buffer, seen once in a suite run): the same.
+
     def _read_console(self) -> None:
-        for raw in iter(self._proc.stdout.readline, b""):
-            with self._cond:
-                self._line_times.append(time.monotonic())
-                self._lines.append(raw.decode("ascii", "replace").rstrip("\r\n"))
-                self._cond.notify_all()
+        with contextlib.suppress(ValueError, OSError):
+            for raw in iter(self._proc.stdout.readline, b""):
+                with self._cond:
+                    self._line_times.append(time.monotonic())
+                    self._lines.append(raw.decode("ascii", "replace").rstrip("\r\n"))
+                    self._cond.notify_all()
         with self._cond:
             self._eof = True
             self._cond.notify_all()
 
     def _read_stderr(self) -> None:
-        for raw in iter(self._proc.stderr.readline, b""):
-            self._stderr.append(raw.decode("utf-8", "replace").rstrip())
+        with contextlib.suppress(ValueError, OSError):
+            for raw in iter(self._proc.stderr.readline, b""):
+                self._stderr.append(raw.decode("utf-8", "replace").rstrip())
 
     def _tail(self, lines: int = 15) -> str:
         with self._cond:
