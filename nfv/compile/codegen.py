@@ -156,6 +156,19 @@ class CodeGen:
         self.out(3, f"meta[i].drop_reason = {drops.NO_ENTRY}")
         self.out(1, "return count")
 
+    def batch_calls(self, hook: str, packet: str) -> list[str]:
+        """`kernel(pool, meta, packet, state..., constants)  # hook element` for every
+        element whose `hook` method (warm_kernel, ahead_kernel) gives a kernel."""
+        calls = []
+        for name in self.plan.index:
+            spec = getattr(self.graph.elements[name].instance, hook)()
+            if spec is not None:
+                args = ["pool", "meta", packet] + self.views.get(name, []) + \
+                    [repr(c) for c in spec.constants]
+                calls.append(f"{self.kernel_name(spec.function)}({', '.join(args)})"
+                             f"  # {hook.split('_')[0]} {name}")
+        return calls
+
     def ahead_calls(self) -> list[str]:
         """Calls of the elements' `ahead` kernels, `{i}` standing for the packet.
 
@@ -164,15 +177,7 @@ class CodeGen:
         places on while the pipeline works on this one: the misses hide behind the
         work (VPP's nodes prefetch likewise).  A prefetch never waits, so the
         kernels return nothing that must be kept."""
-        calls = []
-        for name in self.plan.index:
-            spec = self.graph.elements[name].instance.ahead_kernel()
-            if spec is not None:
-                args = ["pool", "meta", "{i}"] + self.views.get(name, []) + \
-                    [repr(c) for c in spec.constants]
-                calls.append(f"{self.kernel_name(spec.function)}({', '.join(args)})"
-                             f"  # ahead {name}")
-        return calls
+        return self.batch_calls("ahead_kernel", "{i}")
 
     def warm_up(self) -> None:
         """A first pass over the batch for elements with a `warm` kernel (big tables).
@@ -183,14 +188,7 @@ class CodeGen:
         brings in uses an `ahead` kernel instead.)  The result is folded into a
         scratch word so the loads are not optimised away.
         """
-        calls = []
-        for name in self.plan.index:
-            spec = self.graph.elements[name].instance.warm_kernel()
-            if spec is not None:
-                args = ["pool", "meta", "i"] + self.views.get(name, []) + \
-                    [repr(c) for c in spec.constants]
-                calls.append(f"touched ^= {self.kernel_name(spec.function)}({', '.join(args)})"
-                             f"  # warm {name}")
+        calls = [f"touched ^= {call}" for call in self.batch_calls("warm_kernel", "i")]
         if not calls:
             return
         self.out(1, "touched = 0")
