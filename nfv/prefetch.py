@@ -2,9 +2,10 @@
 
 A warm-up pass that loads each packet's table line keeps only as many misses in
 flight as the core's reorder window holds loads waiting on memory: a load cannot
-retire before its line arrives.  A prefetch retires at once, so the pass that
-computes where each packet's line is can also ask for it, and the misses overlap
-that pass's own work and the next packets' (VPP's nodes prefetch likewise).
+retire before its line arrives.  A prefetch retires at once, so an element's
+`ahead` kernel asks for the line of a packet some places on (codegen.AHEAD) and
+the miss overlaps the pipeline's work on the packets before it (VPP's nodes
+prefetch likewise; prefetches issued all at once in one loop were mostly lost).
 
 Plain LLVM IR (llvm.prefetch: read, keep in all cache levels, data), which is
 `prefetcht0` on x86-64: an SSE-era instruction that uses no SSE register and never
